@@ -1,0 +1,1 @@
+"""Thin web-framework adapters (Flask, Django) over the framework-agnostic API layer."""

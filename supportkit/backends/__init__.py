@@ -1,0 +1,1 @@
+"""Storage backends, registered through the ``supportkit`` plugin hooks."""
