@@ -68,8 +68,11 @@ def _from_us(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
+_ONE_US: Final = timedelta(microseconds=1)
+
+
 def _duration_us(duration: timedelta) -> int:
-    return duration // timedelta(microseconds=1)
+    return duration // _ONE_US
 
 
 class _Year:
