@@ -253,8 +253,7 @@ class BusinessCalendar:
             data["name"] = self.name
         data["timezone"] = self.timezone
         data["hours"] = {
-            day: [[_fmt_minute(s), _fmt_minute(e)] for s, e in self.hours[day]]
-            for day in WEEKDAYS
+            day: [[_fmt_minute(s), _fmt_minute(e)] for s, e in self.hours[day]] for day in WEEKDAYS
         }
         data["holidays"] = [d.isoformat() for d in sorted(self.holidays)]
         data["holiday_country"] = self.holiday_country
@@ -566,9 +565,7 @@ def _parse_holidays(raw: object, errors: list[FieldError]) -> set[date]:
 def _check_country(country: str, subdivision: str | None, errors: list[FieldError]) -> None:
     supported = holidays_lib.list_supported_countries()
     if country not in supported:
-        errors.append(
-            FieldError("holiday_country", f"no holiday data for country {country!r}")
-        )
+        errors.append(FieldError("holiday_country", f"no holiday data for country {country!r}"))
         return
     if subdivision is not None and subdivision not in supported[country]:
         errors.append(

@@ -76,9 +76,7 @@ class ValidationError(SupportkitError, ValueError):
         """The same error with every field path put under ``prefix``."""
         if not prefix:
             return self
-        moved = [
-            FieldError(_join(prefix, e.field), e.message) for e in self.errors
-        ]
+        moved = [FieldError(_join(prefix, e.field), e.message) for e in self.errors]
         return ValidationError.from_errors(moved)
 
 
@@ -134,6 +132,4 @@ class VersionConflict(SupportkitError):
         self.key = key
         self.expected = expected
         self.actual = actual
-        super().__init__(
-            f"{key!r} is at version {actual}, not {expected}; reload it and try again"
-        )
+        super().__init__(f"{key!r} is at version {actual}, not {expected}; reload it and try again")

@@ -138,9 +138,11 @@ class Lifecycle:
             if not isinstance(reply, Mapping):
                 raise ValidationError.for_field("customer_reply", "expected a mapping")
             kwargs["customer_reply"] = {str(k): str(v) for k, v in reply.items()}
-        unknown = set(data) - {"transitions", "initial", "escalated", "customer_reply"} - {
-            "pause_statuses", "stop_statuses", "follow_up_statuses"
-        }
+        unknown = (
+            set(data)
+            - {"transitions", "initial", "escalated", "customer_reply"}
+            - {"pause_statuses", "stop_statuses", "follow_up_statuses"}
+        )
         if unknown:
             raise ValidationError.for_field(
                 sorted(unknown)[0], "unknown field in a lifecycle definition"

@@ -277,7 +277,7 @@ def on_status_change(
             resolution = attrs.evolve(resolution, stopped_at=None)
     if after == "stopped" and resolution.stopped_at is None:
         resolution = attrs.evolve(resolution, stopped_at=resolution.pauses[-1].started_at)
-    if not (before == "running" and after == "stopped"):
+    if not (after == "stopped" and before in ("running", "stopped")):
         # A clock stopped while running keeps the due date it was measured against;
         # any other move re-derives it (unknown while paused, unless already passed).
         resolution = _derive(resolution, calendar, sla.warning_threshold)

@@ -164,9 +164,7 @@ def record_response(ticket: Ticket, now: datetime, calendar: BusinessCalendar) -
     """An agent's customer-visible reply: the first one meets the response target."""
     if ticket.sla is None or ticket.sla.response.stopped_at is not None:
         return attrs.evolve(ticket, updated_at=now)
-    return attrs.evolve(
-        ticket, sla=sla_mod.on_response(ticket.sla, now, calendar), updated_at=now
-    )
+    return attrs.evolve(ticket, sla=sla_mod.on_response(ticket.sla, now, calendar), updated_at=now)
 
 
 def escalate(

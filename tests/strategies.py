@@ -38,8 +38,8 @@ CALENDARS = {
 calendars = st.sampled_from(sorted(CALENDARS)).map(CALENDARS.__getitem__)
 
 instants = st.datetimes(
-    min_value=datetime(2025, 1, 1),  # noqa: DTZ001 - hypothesis bounds are naive
-    max_value=datetime(2026, 12, 31),  # noqa: DTZ001
+    min_value=datetime(2025, 1, 1),
+    max_value=datetime(2026, 12, 31),
     timezones=st.just(UTC),
 ).map(lambda d: d.replace(microsecond=0))
 

@@ -159,7 +159,9 @@ def test_whole_sunday_is_23_hours_on_spring_forward_and_25_on_fall_back() -> Non
 
 
 def test_24x7_from_dict_in_a_dst_zone_counts_real_time() -> None:
-    always = make({day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")})
+    always = make(
+        {day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    )
     assert always.between(la(2024, 3, 10), la(2024, 3, 11)) == 23 * H
     assert always.add(la(2024, 11, 3), 24 * H) == la(2024, 11, 3, 23)
 
@@ -218,7 +220,10 @@ def test_lord_howe_thirty_minute_shifts() -> None:
     # DST ends on 2024-04-07 (02:00 +11:00 → 01:30 +10:30), starts on 2024-10-06
     # (02:00 +10:30 → 02:30 +11:00).
     apr = (datetime(2024, 4, 6, 12, tzinfo=LORD_HOWE), datetime(2024, 4, 8, 12, tzinfo=LORD_HOWE))
-    oct_ = (datetime(2024, 10, 5, 12, tzinfo=LORD_HOWE), datetime(2024, 10, 7, 12, tzinfo=LORD_HOWE))
+    oct_ = (
+        datetime(2024, 10, 5, 12, tzinfo=LORD_HOWE),
+        datetime(2024, 10, 7, 12, tzinfo=LORD_HOWE),
+    )
     assert sundays.between(*apr) == 24 * H + 30 * M
     assert sundays.between(*oct_) == 23 * H + 30 * M
 
@@ -241,9 +246,12 @@ def test_kathmandu_offset() -> None:
     assert cal.add(utc(2024, 6, 10), 8 * H) == utc(2024, 6, 10, 11, 15)
     assert cal.is_open(utc(2024, 6, 10, 3, 15))
     assert not cal.is_open(utc(2024, 6, 10, 3, 14, 59, 999_999))
-    assert cal.between(
-        datetime(2024, 6, 10, tzinfo=KATHMANDU), datetime(2024, 6, 17, tzinfo=KATHMANDU)
-    ) == 40 * H
+    assert (
+        cal.between(
+            datetime(2024, 6, 10, tzinfo=KATHMANDU), datetime(2024, 6, 17, tzinfo=KATHMANDU)
+        )
+        == 40 * H
+    )
 
 
 # -- is_open / next_open ----------------------------------------------------------------------
@@ -355,7 +363,11 @@ def fields_of(data: dict[str, Any]) -> list[str]:
 
 
 def valid(**changes: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {"id": "x", "timezone": "America/Los_Angeles", "hours": {"mon": NINE_TO_FIVE}}
+    data: dict[str, Any] = {
+        "id": "x",
+        "timezone": "America/Los_Angeles",
+        "hours": {"mon": NINE_TO_FIVE},
+    }
     data.update(changes)
     return {key: value for key, value in data.items() if value is not ...}
 
@@ -366,8 +378,12 @@ def valid(**changes: Any) -> dict[str, Any]:
         pytest.param(valid(timezone="Mars/Olympus_Mons"), ["timezone"], id="unknown-zone"),
         pytest.param(valid(timezone=""), ["timezone"], id="empty-zone"),
         pytest.param(valid(hours={"funday": NINE_TO_FIVE}), ["hours.funday"], id="unknown-weekday"),
-        pytest.param(valid(hours={"mon": [["10:00", "09:00"]]}), ["hours.mon[0]"], id="end-before-start"),
-        pytest.param(valid(hours={"mon": [["09:00", "09:00"]]}), ["hours.mon[0]"], id="empty-interval"),
+        pytest.param(
+            valid(hours={"mon": [["10:00", "09:00"]]}), ["hours.mon[0]"], id="end-before-start"
+        ),
+        pytest.param(
+            valid(hours={"mon": [["09:00", "09:00"]]}), ["hours.mon[0]"], id="empty-interval"
+        ),
         pytest.param(
             valid(hours={"mon": [["09:00", "12:00"], ["11:00", "13:00"]]}),
             ["hours.mon[1]"],
@@ -375,18 +391,24 @@ def valid(**changes: Any) -> dict[str, Any]:
         ),
         pytest.param(valid(hours={"mon": [["9:00", "17:00"]]}), ["hours.mon[0]"], id="time-9:00"),
         pytest.param(valid(hours={"mon": [["09:00", "24:30"]]}), ["hours.mon[0]"], id="time-24:30"),
-        pytest.param(valid(hours={"mon": [["24:00", "24:00"]]}), ["hours.mon[0]"], id="start-24:00"),
+        pytest.param(
+            valid(hours={"mon": [["24:00", "24:00"]]}), ["hours.mon[0]"], id="start-24:00"
+        ),
         pytest.param(valid(hours={"mon": [["09:00", "17:60"]]}), ["hours.mon[0]"], id="time-17:60"),
         pytest.param(valid(hours={"mon": [["09:00"]]}), ["hours.mon[0]"], id="not-a-pair"),
         pytest.param(valid(holidays=["2024-13-01"]), ["holidays[0]"], id="bad-date"),
-        pytest.param(valid(holidays=["2024-12-25", "25/12/2024"]), ["holidays[1]"], id="bad-date-1"),
+        pytest.param(
+            valid(holidays=["2024-12-25", "25/12/2024"]), ["holidays[1]"], id="bad-date-1"
+        ),
         pytest.param(valid(holiday_country="XX"), ["holiday_country"], id="unknown-country"),
         pytest.param(
             valid(holiday_country="US", holiday_subdivision="ZZ"),
             ["holiday_subdivision"],
             id="unknown-subdivision",
         ),
-        pytest.param(valid(holiday_subdivision="CA"), ["holiday_subdivision"], id="subdivision-alone"),
+        pytest.param(
+            valid(holiday_subdivision="CA"), ["holiday_subdivision"], id="subdivision-alone"
+        ),
         pytest.param(valid(colour="blue"), ["colour"], id="unknown-field"),
         pytest.param(valid(id=...), ["id"], id="missing-id"),
         pytest.param(valid(id="  "), ["id"], id="blank-id"),
@@ -419,4 +441,6 @@ def test_valid_shapes_are_accepted() -> None:
     assert cal.hours["mon"] == ((0, 1440),)
     assert cal.hours["sat"] == ()
     assert cal.hours["sun"] == ()  # left out: closed
-    assert BusinessCalendar.from_dict({"id": "utc", "hours": {"mon": NINE_TO_FIVE}}).timezone == "UTC"
+    assert (
+        BusinessCalendar.from_dict({"id": "utc", "hours": {"mon": NINE_TO_FIVE}}).timezone == "UTC"
+    )

@@ -267,9 +267,7 @@ def test_transition_finder_knows_the_zones() -> None:
     assert la[0][1:] == (-480, -420)
     assert from_minute(la[1][0]) == datetime(2024, 11, 3, 9, tzinfo=UTC)
     # Lord Howe moves by 30 minutes; Kathmandu and UTC never move.
-    assert {abs(after - before) for _, before, after in transitions("Australia/Lord_Howe")} == {
-        30
-    }
+    assert {abs(after - before) for _, before, after in transitions("Australia/Lord_Howe")} == {30}
     assert transitions("Asia/Kathmandu") == ()
     assert transitions("UTC") == ()
 
@@ -476,9 +474,7 @@ def test_add_composes(data: st.DataObject) -> None:
     b = data.draw(st.integers(0, available - a), label="b")
 
     step = calendar.add(start, timedelta(minutes=a))
-    assert calendar.add(step, timedelta(minutes=b)) == calendar.add(
-        start, timedelta(minutes=a + b)
-    )
+    assert calendar.add(step, timedelta(minutes=b)) == calendar.add(start, timedelta(minutes=a + b))
 
 
 @given(st.data())

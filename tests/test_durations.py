@@ -42,8 +42,28 @@ def test_parse_accepts_the_documented_forms(text: object, expected: timedelta) -
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "   ", "two hours", "2 parsecs", "PT", "P", "P1Y", "P1M", "-5", "-2 hours", "2 hours ago",
-     "h", True, None, [], float("nan"), float("inf"), -1, timedelta(seconds=-1), "1e9 hours"],
+    [
+        "",
+        "   ",
+        "two hours",
+        "2 parsecs",
+        "PT",
+        "P",
+        "P1Y",
+        "P1M",
+        "-5",
+        "-2 hours",
+        "2 hours ago",
+        "h",
+        True,
+        None,
+        [],
+        float("nan"),
+        float("inf"),
+        -1,
+        timedelta(seconds=-1),
+        "1e9 hours",
+    ],
 )
 def test_parse_refuses_with_a_typed_error_naming_the_text(bad: object) -> None:
     with pytest.raises(InvalidDuration) as info:

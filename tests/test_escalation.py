@@ -78,7 +78,9 @@ def test_manual_escalation_refuses_bad_levels_and_empty_reasons(
 
 
 def test_a_level_not_above_the_current_one_is_refused() -> None:
-    ticket = wf.escalate(new_ticket(), esc.manual(new_ticket(), T0, reason="a", level=2), T0, ALWAYS)
+    ticket = wf.escalate(
+        new_ticket(), esc.manual(new_ticket(), T0, reason="a", level=2), T0, ALWAYS
+    )
     with pytest.raises(ValidationError, match="above the current level 2"):
         esc.manual(ticket, T0, reason="again", level=2)
 

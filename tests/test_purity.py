@@ -7,8 +7,17 @@ import pytest
 
 import supportkit
 
-CORE = ["lifecycle", "calendar", "sla", "routing", "escalation", "durations", "workflow",
-        "models", "errors"]
+CORE = [
+    "lifecycle",
+    "calendar",
+    "sla",
+    "routing",
+    "escalation",
+    "durations",
+    "workflow",
+    "models",
+    "errors",
+]
 FORBIDDEN = {
     "sqlite3", "sqlite_utils", "psycopg", "psycopg_pool", "flask", "django", "blinker",
     "pluggy", "httpx", "requests", "socket", "urllib", "http", "smtplib", "subprocess",

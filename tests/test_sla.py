@@ -24,7 +24,9 @@ NETWORK = structure(
 )  # fmt: skip
 
 
-def targets_for(calendar: BusinessCalendar, response: timedelta, resolution: timedelta) -> SlaTargets:
+def targets_for(
+    calendar: BusinessCalendar, response: timedelta, resolution: timedelta
+) -> SlaTargets:
     return SlaTargets(None, calendar.id, response, resolution)
 
 
@@ -96,6 +98,13 @@ def test_resolved_then_reopened_does_not_count_the_time_it_sat_resolved() -> Non
     assert sla.elapsed(reopened.resolution, T0 + 31 * H, ALWAYS) == 3 * H
     # The response outcome stays as it was.
     assert reopened.response.stopped_at == T0 + 2 * H
+    # Resolved again, then closed: the due date it was measured against is kept.
+    again = sla.on_status_change(reopened, "open", "resolved", T0 + 32 * H, ALWAYS)
+    closed = sla.on_status_change(again, "resolved", "closed", T0 + 40 * H, ALWAYS)
+    assert closed.resolution.due_at == T0 + 36 * H
+    assert closed.resolution.stopped_at == T0 + 32 * H
+    assert [p.status for p in closed.resolution.pauses] == ["resolved", "resolved"]
+    assert sla.clock_status(closed.resolution, T0 + 50 * H) == "met"
 
 
 def test_statuses_over_time() -> None:
@@ -135,7 +144,9 @@ def test_reapply_from_creation_can_put_the_due_date_in_the_past() -> None:
 
 
 def test_reapply_keeps_a_stopped_clock_and_checks_the_calendar() -> None:
-    state = sla.on_response(sla.start(targets_for(ALWAYS, 2 * H, 8 * H), T0, ALWAYS), T0 + H, ALWAYS)
+    state = sla.on_response(
+        sla.start(targets_for(ALWAYS, 2 * H, 8 * H), T0, ALWAYS), T0 + H, ALWAYS
+    )
     again = sla.reapply(state, targets_for(ALWAYS, H / 4, 4 * H), T0 + 2 * H, ALWAYS)
     assert again.response == state.response
     with pytest.raises(ValidationError, match="calendar"):
@@ -203,7 +214,9 @@ def test_pausing_never_makes_a_due_date_earlier(
     before = state.resolution.due_at
     assert before is not None
     paused = sla.on_status_change(state, "open", "on_hold", created + run, calendar)
-    resumed = sla.on_status_change(paused, "on_hold", "in_progress", created + run + pause, calendar)
+    resumed = sla.on_status_change(
+        paused, "on_hold", "in_progress", created + run + pause, calendar
+    )
     after = resumed.resolution.due_at
     assert after is not None and after >= before
     # ...and the clock measured exactly the business time outside the pause.
@@ -286,6 +299,8 @@ def test_calendar_mismatch_is_refused() -> None:
 
 def test_snapshot_is_independent_of_later_policy_edits() -> None:
     policy = structure({"id": "p", "resolution_time": "4 hours"}, SlaPolicy)
-    state = sla.start(sla.select_targets(NETWORK, [policy], TicketFacts("network", "low")), T0, ALWAYS)
+    state = sla.start(
+        sla.select_targets(NETWORK, [policy], TicketFacts("network", "low")), T0, ALWAYS
+    )
     attrs.evolve(policy, resolution_time=timedelta(hours=1))  # an edit makes a new value
     assert state.resolution.target == 4 * H and state.policy_id == "p"
