@@ -9,9 +9,12 @@ and each also subclasses the closest builtin, so callers can catch either::
     ├── InvalidTransition (ValueError)    a status move the lifecycle forbids
     ├── NotFound (LookupError)            an id that names nothing
     │   └── TicketNotFound
-    └── VersionConflict                   an update based on a stale version
+    ├── AlreadyExists (ValueError)        an id that is already taken
+    ├── VersionConflict                   an update based on a stale version
+    └── StorageError (RuntimeError)       the database failed or is unreachable
+        └── SchemaVersionError            the database was written by a newer supportkit
 
-The API layer maps these to HTTP statuses in one place (422, 409, 404, 412).
+The API layer maps these to HTTP statuses in one place (422, 409, 404, 409, 412, 503).
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ from collections.abc import Iterable, Sequence
 import attrs
 
 __all__ = [
+    "AlreadyExists",
     "FieldError",
     "InvalidDuration",
     "InvalidTransition",
     "NotFound",
+    "SchemaVersionError",
+    "StorageError",
     "SupportkitError",
     "TicketNotFound",
     "ValidationError",
@@ -133,3 +139,23 @@ class VersionConflict(SupportkitError):
         self.expected = expected
         self.actual = actual
         super().__init__(f"{key!r} is at version {actual}, not {expected}; reload it and try again")
+
+
+class AlreadyExists(SupportkitError, ValueError):
+    """Something with this id already exists."""
+
+    def __init__(self, kind: str, key: str) -> None:
+        self.kind = kind
+        self.key = key
+        super().__init__(f"{kind} {key!r} already exists")
+
+
+class StorageError(SupportkitError, RuntimeError):
+    """The storage backend failed: unreachable, busy for too long, or broken.
+
+    The backend's own exception is chained as ``__cause__``.
+    """
+
+
+class SchemaVersionError(StorageError):
+    """The database's schema is newer than this version of supportkit understands."""

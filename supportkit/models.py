@@ -14,6 +14,7 @@ supportkit owns its :data:`converter`; it never touches cattrs' global one.
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar, cast
@@ -505,8 +506,13 @@ def _unstructure_attrs(obj: Any) -> dict[str, Any]:
 
 
 converter.register_unstructure_hook(datetime, format_instant)
-converter.register_unstructure_hook(
-    frozenset, lambda v: sorted(converter.unstructure(x) for x in v)
+def _is_frozenset(kind: Any) -> bool:
+    return bool(kind is frozenset or typing.get_origin(kind) is frozenset)
+
+
+converter.register_unstructure_hook_func(
+    _is_frozenset,
+    lambda v: sorted(converter.unstructure(x) for x in v),
 )
 converter.register_unstructure_hook_func(attrs.has, _unstructure_attrs)
 

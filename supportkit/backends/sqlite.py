@@ -1,0 +1,878 @@
+"""The embedded SQLite backend (``sqlite:///support.db``; ``sqlite://`` in memory).
+
+- WAL mode, ``synchronous=NORMAL``, a busy timeout, and ``BEGIN IMMEDIATE`` for every
+  write transaction, so concurrent writers — threads or processes — queue instead of
+  failing with "database is locked".
+- Schema migrations are numbered; the version is kept in ``PRAGMA user_version``.
+  Opening an older database upgrades it; opening one written by a newer supportkit
+  raises :class:`~supportkit.errors.SchemaVersionError`.
+- Tickets keep their full record as JSON (:mod:`supportkit.records`) next to indexed
+  columns for the filters and sorts of a search; FTS5 indexes titles, descriptions
+  and comments for text search, kept in step by triggers.
+- ``sqlite3`` errors are translated into :mod:`supportkit.errors` at this boundary.
+
+Registered through the ``supportkit_storage_backends`` hook, like any plugin's backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import unquote, urlsplit
+
+import attrs
+import sqlite_utils
+
+from .. import records
+from ..errors import (
+    AlreadyExists,
+    SchemaVersionError,
+    StorageError,
+    TicketNotFound,
+    ValidationError,
+    VersionConflict,
+)
+from ..hookspecs import StorageFactory, hookimpl
+from ..models import PRIORITIES, Attachment, Comment, Ticket
+from ..storage import Event, Page, Storage, StoredAttachment, TicketQuery, Transaction
+
+__all__ = ["SQLiteStorage", "parse_url"]
+
+_key = records.instant_key
+
+# -- migrations -------------------------------------------------------------------------
+
+
+def _v1_tables(db: sqlite_utils.Database) -> None:
+    db.table("tickets").create(
+        {
+            "seq": int,
+            "id": str,
+            "number": str,
+            "customer_id": str,
+            "status": str,
+            "priority_rank": int,
+            "category": str,
+            "subcategory": str,
+            "assignee": str,
+            "team": str,
+            "escalation_level": int,
+            "created_at": str,
+            "updated_at": str,
+            "response_due": str,
+            "resolution_due": str,
+            "response_at_risk": str,
+            "resolution_at_risk": str,
+            "response_state": str,
+            "resolution_state": str,
+            "next_due_at": str,
+            "version": int,
+            "title": str,
+            "description": str,
+            "data": str,
+        },
+        pk="seq",
+        not_null={
+            "id", "number", "status", "priority_rank", "category", "escalation_level",
+            "created_at", "updated_at", "version", "title", "description", "data",
+        },
+    )  # fmt: skip
+    db.table("tickets").create_index(["id"], unique=True)
+    db.table("tickets").create_index(["number"], unique=True)
+    db.table("ticket_tags").create(
+        {"ticket_seq": int, "tag": str},
+        pk=("ticket_seq", "tag"),
+        foreign_keys=[("ticket_seq", "tickets", "seq")],
+    )
+    db.table("ticket_tags").create_index(["tag", "ticket_seq"])
+    db.table("ticket_counters").create({"year": int, "last": int}, pk="year", not_null={"last"})
+    db.table("comments").create(
+        {
+            "seq": int,
+            "id": str,
+            "ticket_id": str,
+            "visibility": str,
+            "created_at": str,
+            "content": str,
+            "data": str,
+        },
+        pk="seq",
+        not_null={"id", "ticket_id", "visibility", "created_at", "content", "data"},
+    )
+    db.table("comments").create_index(["id"], unique=True)
+    db.table("comments").create_index(["ticket_id", "seq"])
+    db.table("attachments").create(
+        {
+            "id": str,
+            "ticket_id": str,
+            "comment_id": str,
+            "filename": str,
+            "content_type": str,
+            "size": int,
+            "sha256": str,
+            "created_at": str,
+            "data": bytes,
+        },
+        pk="id",
+        not_null={"ticket_id", "filename", "content_type", "size", "created_at", "data"},
+    )
+    db.table("attachments").create_index(["ticket_id"])
+    db.table("attachments").create_index(["comment_id"])
+    db.execute(
+        """CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            ticket_id TEXT,
+            customer_id TEXT,
+            visibility TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            data TEXT NOT NULL
+        )"""
+    )
+    db.table("events").create_index(["ticket_id", "seq"])
+    db.table("events").create_index(["customer_id", "seq"])
+    db.table("resources").create(
+        {"kind": str, "id": str, "position": int, "data": str},
+        pk=("kind", "id"),
+        not_null={"position", "data"},
+    )
+    db.table("resources").create_index(["kind", "position"])
+    db.table("state").create({"key": str, "value": str}, pk="key", not_null={"value"})
+
+
+def _v2_search(db: sqlite_utils.Database) -> None:
+    tickets = db.table("tickets")
+    for columns in (
+        ["customer_id", "created_at"],
+        ["status", "created_at"],
+        ["assignee", "status"],
+        ["team", "status"],
+        ["category", "created_at"],
+        ["created_at"],
+        ["updated_at"],
+        ["resolution_due"],
+    ):
+        tickets.create_index(columns)
+    db.execute("CREATE INDEX idx_tickets_next_due ON tickets(next_due_at) WHERE next_due_at IS NOT NULL")
+    # FTS5 over tickets and comments, kept in step by triggers. The stock update
+    # trigger would re-index on every status change; these fire only on text changes.
+    tickets.enable_fts(["title", "description"], tokenize="unicode61 remove_diacritics 2")
+    db.table("comments").enable_fts(["content"], tokenize="unicode61 remove_diacritics 2")
+    db.executescript(
+        """
+        INSERT INTO tickets_fts(rowid, title, description)
+            SELECT seq, title, description FROM tickets;
+        INSERT INTO comments_fts(rowid, content) SELECT seq, content FROM comments;
+        CREATE TRIGGER tickets_fts_ai AFTER INSERT ON tickets BEGIN
+            INSERT INTO tickets_fts(rowid, title, description)
+                VALUES (new.seq, new.title, new.description);
+        END;
+        CREATE TRIGGER tickets_fts_ad AFTER DELETE ON tickets BEGIN
+            INSERT INTO tickets_fts(tickets_fts, rowid, title, description)
+                VALUES ('delete', old.seq, old.title, old.description);
+        END;
+        CREATE TRIGGER tickets_fts_au AFTER UPDATE OF title, description ON tickets
+            WHEN old.title IS NOT new.title OR old.description IS NOT new.description
+        BEGIN
+            INSERT INTO tickets_fts(tickets_fts, rowid, title, description)
+                VALUES ('delete', old.seq, old.title, old.description);
+            INSERT INTO tickets_fts(rowid, title, description)
+                VALUES (new.seq, new.title, new.description);
+        END;
+        CREATE TRIGGER comments_fts_ai AFTER INSERT ON comments BEGIN
+            INSERT INTO comments_fts(rowid, content) VALUES (new.seq, new.content);
+        END;
+        CREATE TRIGGER comments_fts_ad AFTER DELETE ON comments BEGIN
+            INSERT INTO comments_fts(comments_fts, rowid, content)
+                VALUES ('delete', old.seq, old.content);
+        END;
+        """
+    )
+    db.execute("INSERT INTO state(key, value) VALUES ('config_version', '0')")
+
+
+#: The schema's migrations, in order; the database's version is how many have run.
+MIGRATIONS: Final[tuple[Callable[[sqlite_utils.Database], None], ...]] = (_v1_tables, _v2_search)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+# -- URL and connections ----------------------------------------------------------------
+
+
+def parse_url(url: str) -> str | None:
+    """The file path of a ``sqlite:`` URL, or ``None`` for an in-memory database.
+
+    ``sqlite:///support.db`` is relative to the working directory,
+    ``sqlite:////var/lib/support.db`` absolute; ``sqlite://`` and
+    ``sqlite:///:memory:`` are in memory.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite":
+        raise ValidationError.for_field("url", f"not a sqlite URL: {url!r}")
+    if parts.netloc not in ("", "localhost"):
+        raise ValidationError.for_field(
+            "url", f"a sqlite URL names a file, not a host: {url!r} (use sqlite:///path.db)"
+        )
+    path = unquote(parts.path)
+    if path in ("", "/", "/:memory:"):
+        return None
+    return path[1:] if path.startswith("/") else path
+
+
+_BUSY: Final = re.compile(r"database is locked|database table is locked|busy", re.IGNORECASE)
+
+
+def _translate(exc: sqlite3.Error) -> StorageError:
+    if isinstance(exc, sqlite3.OperationalError) and _BUSY.search(str(exc)):
+        return StorageError(f"the SQLite database stayed busy for too long: {exc}")
+    return StorageError(f"SQLite error: {exc}")
+
+
+class SQLiteStorage(Storage):
+    """Storage in one SQLite file (or in memory). See the module docstring.
+
+    :param path: the database file; ``None`` for an in-memory database.
+    :param busy_timeout: seconds a write waits for another writer before giving up.
+    """
+
+    scheme = "sqlite"
+
+    def __init__(self, path: str | None, *, busy_timeout: float = 30.0) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._registry_lock = threading.Lock()
+        self._closed = False
+        # An in-memory database lives in one connection, shared under a lock.
+        self._shared_lock = threading.RLock() if path is None else None
+        if path is not None:
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = self._connection()
+            self._migrate(conn)
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+
+    # -- connections ---------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        target = ":memory:" if self.path is None else str(Path(self.path).expanduser())
+        conn = sqlite3.connect(
+            target,
+            timeout=self.busy_timeout,
+            isolation_level=None,  # transactions are explicit: BEGIN IMMEDIATE / COMMIT
+            check_same_thread=False,
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        if self.path is not None:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":  # pragma: no cover - e.g. a read-only medium
+                raise StorageError(f"could not switch {self.path} to WAL mode (got {mode})")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StorageError("this storage has been closed")
+        if self.path is None:
+            if not self._connections:
+                with self._registry_lock:
+                    if not self._connections:
+                        self._connections.append(self._connect())
+            return self._connections[0]
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._registry_lock:
+                self._connections.append(conn)
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        with self._lock():
+            self._begin(conn, immediate=True)
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise SchemaVersionError(
+                        f"{self.path or 'the database'} has schema version {version}, but this"
+                        f" supportkit knows only up to {SCHEMA_VERSION}; upgrade supportkit"
+                    )
+                db = sqlite_utils.Database(conn)
+                for number in range(version, SCHEMA_VERSION):
+                    MIGRATIONS[number](db)
+                    conn.execute(f"PRAGMA user_version = {number + 1}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        if self._shared_lock is None:
+            yield
+        else:
+            with self._shared_lock:
+                yield
+
+    def _begin(self, conn: sqlite3.Connection, *, immediate: bool) -> None:
+        statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                conn.execute(statement)
+                return
+            except sqlite3.OperationalError as exc:
+                # The busy handler already waited; keep trying until our own deadline.
+                if not _BUSY.search(str(exc)) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
+
+    @contextlib.contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[Transaction]:
+        with self._lock():
+            try:
+                conn = self._connection()
+                self._begin(conn, immediate=write)
+            except sqlite3.Error as exc:
+                raise _translate(exc) from exc
+            try:
+                yield _SQLiteTransaction(conn)
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise _translate(exc) from exc
+
+    def write(self) -> contextlib.AbstractContextManager[Transaction]:
+        return self._transaction(write=True)
+
+    def read(self) -> contextlib.AbstractContextManager[Transaction]:
+        return self._transaction(write=False)
+
+    def close(self) -> None:
+        with self._registry_lock:
+            self._closed = True
+            for conn in self._connections:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._connections.clear()
+
+    def __repr__(self) -> str:
+        return f"<SQLiteStorage {self.path or ':memory:'}>"
+
+
+# -- the transaction ---------------------------------------------------------------------
+
+_PRIORITY_RANK: Final = {name: rank for rank, name in enumerate(PRIORITIES)}
+_SORT_COLUMNS: Final = {
+    "created_at": "t.created_at",
+    "updated_at": "t.updated_at",
+    "priority": "t.priority_rank",
+    "status": "t.status",
+    "number": "t.number",
+    "escalation_level": "t.escalation_level",
+    "resolution_due": "t.resolution_due",
+    "response_due": "t.response_due",
+}
+_WORD: Final = re.compile(r"\w+", re.UNICODE)
+
+
+def _clock_state(stopped: datetime | None, due: datetime | None, running: bool) -> str:
+    if stopped is not None:
+        return "breached" if due is not None and stopped > due else "met"
+    return "running" if running else "paused"
+
+
+def _ticket_row(ticket: Ticket, next_due_at: datetime | None) -> dict[str, Any]:
+    sla = ticket.sla
+    row: dict[str, Any] = {
+        "id": ticket.id,
+        "number": ticket.number,
+        "customer_id": ticket.customer_id,
+        "status": ticket.status,
+        "priority_rank": _PRIORITY_RANK[ticket.priority],
+        "category": ticket.category,
+        "subcategory": ticket.subcategory,
+        "assignee": ticket.assigned_to.agent_id if ticket.assigned_to else None,
+        "team": ticket.team,
+        "escalation_level": ticket.escalation.level,
+        "created_at": _key(ticket.created_at),
+        "updated_at": _key(ticket.updated_at),
+        "response_due": None,
+        "resolution_due": None,
+        "response_at_risk": None,
+        "resolution_at_risk": None,
+        "response_state": None,
+        "resolution_state": None,
+        "next_due_at": _key(next_due_at) if next_due_at is not None else None,
+        "version": ticket.version,
+        "title": ticket.title,
+        "description": ticket.description,
+        "data": records.dumps(ticket),
+    }
+    if sla is not None:
+        for name, clock in (("response", sla.response), ("resolution", sla.resolution)):
+            row[f"{name}_due"] = _key(clock.due_at) if clock.due_at else None
+            row[f"{name}_at_risk"] = _key(clock.at_risk_at) if clock.at_risk_at else None
+            row[f"{name}_state"] = _clock_state(
+                clock.stopped_at, clock.due_at, clock.running_since is not None
+            )
+    return row
+
+
+_TICKET_COLUMNS: Final = (
+    "id", "number", "customer_id", "status", "priority_rank", "category", "subcategory",
+    "assignee", "team", "escalation_level", "created_at", "updated_at", "response_due",
+    "resolution_due", "response_at_risk", "resolution_at_risk", "response_state",
+    "resolution_state", "next_due_at", "version", "title", "description", "data",
+)  # fmt: skip
+_INSERT_TICKET: Final = (
+    f"INSERT INTO tickets ({', '.join(_TICKET_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in _TICKET_COLUMNS)})"
+)
+_UPDATE_TICKET: Final = (
+    "UPDATE tickets SET "
+    + ", ".join(f"{c} = :{c}" for c in _TICKET_COLUMNS if c not in ("id", "number"))
+    + " WHERE id = :id AND version = :expected_version"
+)
+
+
+def _sla_clause(prefix: str, statuses: Sequence[str], now: str, params: list[Any]) -> str:
+    state, due, risk = f"t.{prefix}_state", f"t.{prefix}_due", f"t.{prefix}_at_risk"
+    clauses = {
+        "met": f"{state} = 'met'",
+        "breached": f"({state} = 'breached' OR ({state} IN ('running', 'paused')"
+        f" AND {due} IS NOT NULL AND {due} < ?))",
+        "at_risk": f"({state} = 'running' AND {risk} IS NOT NULL AND {risk} <= ?"
+        f" AND ({due} IS NULL OR {due} >= ?))",
+        "paused": f"({state} = 'paused' AND ({due} IS NULL OR {due} >= ?))",
+        "in_progress": f"({state} = 'running' AND ({risk} IS NULL OR {risk} > ?)"
+        f" AND ({due} IS NULL OR {due} >= ?))",
+    }
+    parts = []
+    for status in statuses:
+        sql = clauses[status]
+        params.extend([now] * sql.count("?"))
+        parts.append(sql)
+    return "(" + " OR ".join(parts) + ")"
+
+
+def fts_query(text: str) -> str:
+    """Plain words as an FTS5 query: every word must occur; no query syntax passes."""
+    words = _WORD.findall(text)
+    if not words:
+        raise ValidationError.for_field("q", "the search text has no words to search for")
+    return " ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
+class _SQLiteTransaction(Transaction):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def _run(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> sqlite3.Cursor:
+        try:
+            return self.conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+
+    # -- tickets -----------------------------------------------------------------------
+
+    def next_ticket_number(self, year: int) -> int:
+        row = self._run(
+            "INSERT INTO ticket_counters(year, last) VALUES (?, 1) "
+            "ON CONFLICT(year) DO UPDATE SET last = last + 1 RETURNING last",
+            (year,),
+        ).fetchone()
+        return int(row[0])
+
+    def insert_ticket(self, ticket: Ticket, *, next_due_at: datetime | None) -> None:
+        row = _ticket_row(ticket, next_due_at)
+        try:
+            cursor = self.conn.execute(_INSERT_TICKET, row)
+        except sqlite3.IntegrityError as exc:
+            raise AlreadyExists("ticket", ticket.id) from exc
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+        if ticket.tags:
+            seq = cursor.lastrowid
+            self._insert_tags(seq, ticket.tags)
+
+    def _insert_tags(self, seq: int | None, tags: Sequence[str]) -> None:
+        try:
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO ticket_tags(ticket_seq, tag) VALUES (?, ?)",
+                [(seq, tag) for tag in tags],
+            )
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+
+    def update_ticket(
+        self, ticket: Ticket, *, expected_version: int, next_due_at: datetime | None
+    ) -> None:
+        row = _ticket_row(ticket, next_due_at)
+        row["expected_version"] = expected_version
+        cursor = self._run(_UPDATE_TICKET, row)
+        if cursor.rowcount == 1:
+            seq_row = self._run("SELECT seq FROM tickets WHERE id = ?", (ticket.id,)).fetchone()
+            self._run("DELETE FROM ticket_tags WHERE ticket_seq = ?", (seq_row[0],))
+            if ticket.tags:
+                self._insert_tags(seq_row[0], ticket.tags)
+            return
+        found = self._run("SELECT version FROM tickets WHERE id = ?", (ticket.id,)).fetchone()
+        if found is None:
+            raise TicketNotFound(ticket.id)
+        raise VersionConflict(ticket.id, expected_version, int(found[0]))
+
+    def get_ticket(self, ticket_id: str, *, for_update: bool = False) -> Ticket | None:
+        # A write transaction already holds SQLite's one write lock: no row locks needed.
+        row = self._run("SELECT data FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+        return records.loads(row[0], Ticket) if row else None
+
+    def get_ticket_by_number(self, number: str) -> Ticket | None:
+        row = self._run("SELECT data FROM tickets WHERE number = ?", (number,)).fetchone()
+        return records.loads(row[0], Ticket) if row else None
+
+    def search_tickets(self, query: TicketQuery) -> Page[Ticket]:
+        where: list[str] = []
+        params: list[Any] = []
+
+        def any_of(column: str, values: Sequence[Any]) -> None:
+            if values:
+                where.append(f"{column} IN ({', '.join('?' * len(values))})")
+                params.extend(values)
+
+        any_of("t.customer_id", query.customer_ids)
+        any_of("t.status", query.statuses)
+        any_of("t.priority_rank", [_PRIORITY_RANK[p] for p in query.priorities])
+        any_of("t.category", query.categories)
+        any_of("t.subcategory", query.subcategories)
+        any_of("t.assignee", query.assignees)
+        any_of("t.team", query.teams)
+        any_of("t.escalation_level", query.escalation_levels)
+        if query.min_escalation_level is not None:
+            where.append("t.escalation_level >= ?")
+            params.append(query.min_escalation_level)
+        for column, bound, op in (
+            ("t.created_at", query.created_after, ">="),
+            ("t.created_at", query.created_before, "<"),
+            ("t.updated_at", query.updated_after, ">="),
+            ("t.updated_at", query.updated_before, "<"),
+        ):
+            if bound is not None:
+                where.append(f"{column} {op} ?")
+                params.append(_key(bound))
+        if query.tags:
+            where.append(
+                "t.seq IN (SELECT ticket_seq FROM ticket_tags WHERE tag IN "
+                f"({', '.join('?' * len(query.tags))}))"
+            )
+            params.extend(query.tags)
+        now = _key(query.now)
+        if query.sla_statuses:
+            where.append(_sla_clause("resolution", query.sla_statuses, now, params))
+        if query.response_sla_statuses:
+            where.append(_sla_clause("response", query.response_sla_statuses, now, params))
+        if query.text:
+            match = fts_query(query.text)
+            visibility = "" if query.text_internal else " AND c.visibility = 'customer'"
+            where.append(
+                "t.seq IN (SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH ?"
+                " UNION SELECT tk.seq FROM comments_fts"
+                " JOIN comments c ON c.seq = comments_fts.rowid"
+                " JOIN tickets tk ON tk.id = c.ticket_id"
+                f" WHERE comments_fts MATCH ?{visibility})"
+            )
+            params.extend([match, match])
+        sql_where = (" WHERE " + " AND ".join(where)) if where else ""
+        column = _SORT_COLUMNS[query.sort]
+        order = "DESC" if query.descending else "ASC"
+        total = self._run(f"SELECT COUNT(*) FROM tickets t{sql_where}", params).fetchone()[0]
+        offset = (query.page - 1) * query.limit
+        rows = self._run(
+            f"SELECT t.data FROM tickets t{sql_where} "
+            f"ORDER BY {column} {order} NULLS LAST, t.id {order} LIMIT ? OFFSET ?",
+            [*params, query.limit, offset],
+        ).fetchall()
+        items = [records.loads(row[0], Ticket) for row in rows]
+        return Page(items=items, total=int(total), page=query.page, limit=query.limit)
+
+    def open_ticket_counts(
+        self, agent_ids: Sequence[str], done_statuses: Sequence[str]
+    ) -> dict[str, int]:
+        if not agent_ids:
+            return {}
+        counts = dict.fromkeys(agent_ids, 0)
+        rows = self._run(
+            "SELECT assignee, COUNT(*) FROM tickets WHERE assignee IN "
+            f"({', '.join('?' * len(agent_ids))}) AND status NOT IN "
+            f"({', '.join('?' * len(done_statuses))}) GROUP BY assignee",
+            [*agent_ids, *done_statuses],
+        ).fetchall()
+        counts.update({row[0]: int(row[1]) for row in rows})
+        return counts
+
+    def claim_due_tickets(self, now: datetime, limit: int) -> list[str]:
+        rows = self._run(
+            "SELECT id FROM tickets WHERE next_due_at IS NOT NULL AND next_due_at <= ? "
+            "ORDER BY next_due_at LIMIT ?",
+            (_key(now), limit),
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    # -- comments and attachments ------------------------------------------------------
+
+    def insert_comment(self, comment: Comment) -> None:
+        try:
+            self.conn.execute(
+                "INSERT INTO comments(id, ticket_id, visibility, created_at, content, data) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    comment.id,
+                    comment.ticket_id,
+                    comment.visibility,
+                    _key(comment.created_at),
+                    comment.content,
+                    records.dumps(comment),
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise AlreadyExists("comment", comment.id) from exc
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+
+    def list_comments(self, ticket_id: str, *, visibility: str | None = None) -> list[Comment]:
+        if visibility is None:
+            rows = self._run(
+                "SELECT data FROM comments WHERE ticket_id = ? ORDER BY seq", (ticket_id,)
+            )
+        else:
+            rows = self._run(
+                "SELECT data FROM comments WHERE ticket_id = ? AND visibility = ? ORDER BY seq",
+                (ticket_id, visibility),
+            )
+        return [records.loads(row[0], Comment) for row in rows.fetchall()]
+
+    def move_comments(self, from_ticket: str, to_ticket: str) -> int:
+        rows = self._run(
+            "SELECT seq, data FROM comments WHERE ticket_id = ?", (from_ticket,)
+        ).fetchall()
+        for seq, data in rows:
+            record = json.loads(data)
+            record["ticket_id"] = to_ticket
+            self._run(
+                "UPDATE comments SET ticket_id = ?, data = ? WHERE seq = ?",
+                (to_ticket, json.dumps(record, separators=(",", ":")), seq),
+            )
+        self._run(
+            "UPDATE attachments SET ticket_id = ? WHERE ticket_id = ? AND comment_id IS NOT NULL",
+            (to_ticket, from_ticket),
+        )
+        return len(rows)
+
+    def insert_attachment(
+        self,
+        attachment: Attachment,
+        *,
+        ticket_id: str,
+        comment_id: str | None,
+        data: bytes,
+        created_at: datetime,
+    ) -> None:
+        try:
+            self.conn.execute(
+                "INSERT INTO attachments(id, ticket_id, comment_id, filename, content_type, "
+                "size, sha256, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    attachment.id,
+                    ticket_id,
+                    comment_id,
+                    attachment.filename,
+                    attachment.content_type,
+                    attachment.size,
+                    attachment.sha256,
+                    _key(created_at),
+                    sqlite3.Binary(data),
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise AlreadyExists("attachment", attachment.id) from exc
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+
+    def get_attachment(self, attachment_id: str) -> StoredAttachment | None:
+        row = self._run(
+            "SELECT id, filename, content_type, size, sha256, ticket_id, comment_id, data "
+            "FROM attachments WHERE id = ?",
+            (attachment_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        attachment = Attachment(row[0], row[1], row[2], int(row[3]), row[4])
+        return StoredAttachment(attachment, row[5], row[6], bytes(row[7]))
+
+    # -- events ------------------------------------------------------------------------
+
+    def insert_events(self, events: Sequence[Event]) -> list[Event]:
+        stored = []
+        for event in events:
+            try:
+                cursor = self.conn.execute(
+                    "INSERT INTO events(id, type, ticket_id, customer_id, visibility, "
+                    "created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        event.id,
+                        event.type,
+                        event.ticket_id,
+                        event.customer_id,
+                        event.visibility,
+                        _key(event.created_at),
+                        json.dumps(event.data, separators=(",", ":"), ensure_ascii=False),
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise AlreadyExists("event", event.id) from exc
+            except sqlite3.Error as exc:
+                raise _translate(exc) from exc
+            stored.append(_with_seq(event, cursor.lastrowid))
+        return stored
+
+    def list_events(
+        self,
+        *,
+        after_seq: int = 0,
+        limit: int = 100,
+        ticket_id: str | None = None,
+        include_internal: bool = True,
+        customer_id: str | None = None,
+    ) -> list[Event]:
+        where = ["seq > ?"]
+        params: list[Any] = [after_seq]
+        if ticket_id is not None:
+            where.append("ticket_id = ?")
+            params.append(ticket_id)
+        if customer_id is not None:
+            where.append("customer_id = ?")
+            params.append(customer_id)
+        if not include_internal:
+            where.append("visibility = 'customer'")
+        rows = self._run(
+            "SELECT seq, id, type, ticket_id, customer_id, visibility, created_at, data "
+            f"FROM events WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
+            [*params, limit],
+        ).fetchall()
+        return [
+            Event(
+                id=row[1],
+                type=row[2],
+                ticket_id=row[3],
+                customer_id=row[4],
+                visibility=row[5],
+                created_at=records.load(row[6], datetime),
+                data=json.loads(row[7]),
+                seq=int(row[0]),
+            )
+            for row in rows
+        ]
+
+    def event_seq(self, event_id: str) -> int | None:
+        row = self._run("SELECT seq FROM events WHERE id = ?", (event_id,)).fetchone()
+        return int(row[0]) if row else None
+
+    # -- configuration and state -------------------------------------------------------
+
+    def _bump_config(self) -> None:
+        self._run(
+            "UPDATE state SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) "
+            "WHERE key = 'config_version'"
+        )
+
+    def put_resource(
+        self, kind: str, resource_id: str, data: dict[str, Any], *, position: int | None = None
+    ) -> None:
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        if position is None:
+            row = self._run(
+                "SELECT position FROM resources WHERE kind = ? AND id = ?", (kind, resource_id)
+            ).fetchone()
+            if row is not None:
+                position = int(row[0])
+            else:
+                top = self._run(
+                    "SELECT MAX(position) FROM resources WHERE kind = ?", (kind,)
+                ).fetchone()[0]
+                position = 0 if top is None else int(top) + 1
+        self._run(
+            "INSERT INTO resources(kind, id, position, data) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(kind, id) DO UPDATE SET position = excluded.position, "
+            "data = excluded.data",
+            (kind, resource_id, position, text),
+        )
+        self._bump_config()
+
+    def get_resource(self, kind: str, resource_id: str) -> dict[str, Any] | None:
+        row = self._run(
+            "SELECT data FROM resources WHERE kind = ? AND id = ?", (kind, resource_id)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def list_resources(self, kind: str) -> list[dict[str, Any]]:
+        rows = self._run(
+            "SELECT data FROM resources WHERE kind = ? ORDER BY position, id", (kind,)
+        ).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def delete_resource(self, kind: str, resource_id: str) -> bool:
+        cursor = self._run("DELETE FROM resources WHERE kind = ? AND id = ?", (kind, resource_id))
+        if cursor.rowcount:
+            self._bump_config()
+        return bool(cursor.rowcount)
+
+    def config_version(self) -> int:
+        row = self._run("SELECT value FROM state WHERE key = 'config_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def get_state(self, key: str) -> str | None:
+        row = self._run("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_state(self, key: str, value: str) -> None:
+        self._run(
+            "INSERT INTO state(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+
+def _with_seq(event: Event, seq: int | None) -> Event:
+    return attrs.evolve(event, seq=seq)
+
+
+def open_sqlite(url: str, options: Mapping[str, Any]) -> SQLiteStorage:
+    """The storage factory for ``sqlite:`` URLs (options: ``busy_timeout``)."""
+    timeout = options.get("busy_timeout", 30.0)
+    if not isinstance(timeout, int | float) or timeout < 0:
+        raise ValidationError.for_field("busy_timeout", "expected a non-negative number")
+    return SQLiteStorage(parse_url(url), busy_timeout=float(timeout))
+
+
+@hookimpl
+def supportkit_storage_backends() -> Mapping[str, StorageFactory]:
+    """The built-in ``sqlite`` backend."""
+    return {"sqlite": open_sqlite}

@@ -1,0 +1,308 @@
+"""The storage interface every backend implements.
+
+A backend speaks supportkit's own values (:mod:`supportkit.models`, and the
+:class:`Event`, :class:`TicketQuery` and :class:`Page` here) and raises only
+:mod:`supportkit.errors` exceptions: a ``sqlite3`` or psycopg error never crosses this
+boundary. The :class:`~supportkit.desk.Desk` does all the deciding; a backend stores
+and finds.
+
+All work happens inside a transaction: :meth:`Storage.write` gives a
+:class:`Transaction` that commits when the ``with`` block ends normally and rolls back
+when it raises; :meth:`Storage.read` gives one that only reads. Everything written in
+one write transaction — a ticket, its comments, its events — becomes visible together
+or not at all.
+
+``supportkit.testing`` holds the conformance suite a backend must pass.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any, Final, Generic, TypeVar
+
+import attrs
+
+from .models import Attachment, Comment, Ticket
+
+__all__ = [
+    "SORT_FIELDS",
+    "Event",
+    "Page",
+    "Storage",
+    "StoredAttachment",
+    "TicketQuery",
+    "Transaction",
+]
+
+T = TypeVar("T")
+
+#: Fields a ticket search may sort by; anything else is refused before storage.
+SORT_FIELDS: Final = (
+    "created_at",
+    "updated_at",
+    "priority",
+    "status",
+    "number",
+    "escalation_level",
+    "resolution_due",
+    "response_due",
+)
+
+
+@attrs.frozen
+class Event:
+    """A change, recorded in the same transaction as the change itself.
+
+    Events are the outbox for delivery and the ticket's audit log. ``seq`` is given by
+    storage on insert and orders all events; ``visibility`` is ``internal`` for events
+    a customer must not see (internal notes, for one).
+    """
+
+    id: str
+    type: str
+    created_at: datetime
+    data: dict[str, Any]
+    ticket_id: str | None = None
+    customer_id: str | None = None
+    visibility: str = "customer"
+    seq: int | None = None
+
+
+@attrs.frozen
+class Page(Generic[T]):
+    """One page of results: ``items``, and the ``total`` across all pages."""
+
+    items: list[T]
+    total: int
+    page: int
+    limit: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages of ``limit`` items the total makes (at least 1)."""
+        return max(1, math.ceil(self.total / self.limit)) if self.limit else 1
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@attrs.frozen
+class TicketQuery:
+    """A validated ticket search (the Desk builds it from the API's filters).
+
+    Every tuple filter holds when the ticket's value is one of its values; an empty
+    tuple filters nothing. SLA filters compare the stored clocks with ``now``.
+    ``text`` is plain words (never query syntax), all of which must occur; with
+    ``text_internal=False`` internal comments are not searched.
+    """
+
+    now: datetime
+    customer_ids: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    priorities: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    subcategories: tuple[str, ...] = ()
+    assignees: tuple[str, ...] = ()
+    teams: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    escalation_levels: tuple[int, ...] = ()
+    min_escalation_level: int | None = None
+    sla_statuses: tuple[str, ...] = ()
+    response_sla_statuses: tuple[str, ...] = ()
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
+    text: str | None = None
+    text_internal: bool = True
+    sort: str = "created_at"
+    descending: bool = True
+    page: int = 1
+    limit: int = 25
+
+
+@attrs.frozen
+class StoredAttachment:
+    """An attachment's metadata, where it belongs, and its bytes."""
+
+    attachment: Attachment
+    ticket_id: str
+    comment_id: str | None
+    data: bytes
+
+
+class Transaction(ABC):
+    """The operations of one transaction. See the module docstring."""
+
+    # -- tickets -----------------------------------------------------------------------
+
+    @abstractmethod
+    def next_ticket_number(self, year: int) -> int:
+        """Reserve the next sequence number of ``year`` (1, 2, 3, …).
+
+        Unique under concurrent writers; a rolled-back transaction may leave a gap.
+        """
+
+    @abstractmethod
+    def insert_ticket(self, ticket: Ticket, *, next_due_at: datetime | None) -> None:
+        """Store a new ticket. ``next_due_at`` is when ``tick()`` next needs it.
+
+        :raises ValidationError: the id or number is already taken.
+        """
+
+    @abstractmethod
+    def update_ticket(
+        self, ticket: Ticket, *, expected_version: int, next_due_at: datetime | None
+    ) -> None:
+        """Replace a stored ticket whose version is ``expected_version``.
+
+        :raises VersionConflict: the stored version differs.
+        :raises TicketNotFound: no such ticket.
+        """
+
+    @abstractmethod
+    def get_ticket(self, ticket_id: str, *, for_update: bool = False) -> Ticket | None:
+        """The ticket with this id; ``for_update`` locks it until the transaction ends."""
+
+    @abstractmethod
+    def get_ticket_by_number(self, number: str) -> Ticket | None:
+        """The ticket with this human number (``SK-2026-000042``)."""
+
+    @abstractmethod
+    def search_tickets(self, query: TicketQuery) -> Page[Ticket]:
+        """One page of the tickets matching ``query``, sorted as it says.
+
+        Ties in the sort field are broken by ticket id, so pages never overlap.
+        """
+
+    @abstractmethod
+    def open_ticket_counts(
+        self, agent_ids: Sequence[str], done_statuses: Sequence[str]
+    ) -> dict[str, int]:
+        """How many tickets each agent holds whose status is not a done status."""
+
+    @abstractmethod
+    def claim_due_tickets(self, now: datetime, limit: int) -> list[str]:
+        """Ids of tickets whose next timer is due at ``now``, earliest first.
+
+        A backend with concurrent workers locks the returned tickets (``SKIP LOCKED``)
+        so two workers never claim the same one.
+        """
+
+    # -- comments and attachments ------------------------------------------------------
+
+    @abstractmethod
+    def insert_comment(self, comment: Comment) -> None:
+        """Store a comment (its attachments are stored with :meth:`insert_attachment`)."""
+
+    @abstractmethod
+    def list_comments(self, ticket_id: str, *, visibility: str | None = None) -> list[Comment]:
+        """A ticket's comments, oldest first; only those of ``visibility`` if given."""
+
+    @abstractmethod
+    def move_comments(self, from_ticket: str, to_ticket: str) -> int:
+        """Move every comment (and its attachments) to another ticket; returns how many."""
+
+    @abstractmethod
+    def insert_attachment(
+        self,
+        attachment: Attachment,
+        *,
+        ticket_id: str,
+        comment_id: str | None,
+        data: bytes,
+        created_at: datetime,
+    ) -> None:
+        """Store an attachment's bytes under its generated id."""
+
+    @abstractmethod
+    def get_attachment(self, attachment_id: str) -> StoredAttachment | None:
+        """An attachment with its bytes, or ``None``."""
+
+    # -- events ------------------------------------------------------------------------
+
+    @abstractmethod
+    def insert_events(self, events: Sequence[Event]) -> list[Event]:
+        """Append events; returns them with their ``seq``."""
+
+    @abstractmethod
+    def list_events(
+        self,
+        *,
+        after_seq: int = 0,
+        limit: int = 100,
+        ticket_id: str | None = None,
+        include_internal: bool = True,
+        customer_id: str | None = None,
+    ) -> list[Event]:
+        """Events with ``seq > after_seq`` in order; optionally only one ticket's,
+        only customer-visible ones, or only those of one customer's tickets."""
+
+    @abstractmethod
+    def event_seq(self, event_id: str) -> int | None:
+        """The ``seq`` of the event with this id, or ``None``."""
+
+    # -- configuration resources and small state -----------------------------------------
+
+    @abstractmethod
+    def put_resource(
+        self, kind: str, resource_id: str, data: dict[str, Any], *, position: int | None = None
+    ) -> None:
+        """Create or replace a configuration resource (category, team, …).
+
+        ``position`` orders resources of ordered kinds (SLA policies, routing rules);
+        ``None`` keeps a replaced resource's position, or appends a new one.
+        """
+
+    @abstractmethod
+    def get_resource(self, kind: str, resource_id: str) -> dict[str, Any] | None:
+        """A configuration resource's data, or ``None``."""
+
+    @abstractmethod
+    def list_resources(self, kind: str) -> list[dict[str, Any]]:
+        """All resources of ``kind``, in position order (then id)."""
+
+    @abstractmethod
+    def delete_resource(self, kind: str, resource_id: str) -> bool:
+        """Delete a resource; whether it existed."""
+
+    @abstractmethod
+    def config_version(self) -> int:
+        """A number that changes whenever any configuration resource changes."""
+
+    @abstractmethod
+    def get_state(self, key: str) -> str | None:
+        """A small piece of persisted state (round-robin positions, …)."""
+
+    @abstractmethod
+    def set_state(self, key: str, value: str) -> None:
+        """Store a small piece of state."""
+
+
+class Storage(ABC):
+    """A storage backend: where a Desk keeps everything. See the module docstring."""
+
+    #: The URL scheme this backend serves (``sqlite``, ``postgresql``, …).
+    scheme: str = ""
+
+    @abstractmethod
+    def write(self) -> AbstractContextManager[Transaction]:
+        """A write transaction: committed on a normal exit, rolled back on an exception.
+
+        :raises StorageError: the database cannot be reached or is busy for too long.
+        """
+
+    @abstractmethod
+    def read(self) -> AbstractContextManager[Transaction]:
+        """A read-only transaction (a consistent snapshot where the backend has one)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections. The storage is unusable afterwards."""
