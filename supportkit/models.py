@@ -506,6 +506,8 @@ def _unstructure_attrs(obj: Any) -> dict[str, Any]:
 
 
 converter.register_unstructure_hook(datetime, format_instant)
+
+
 def _is_frozenset(kind: Any) -> bool:
     return bool(kind is frozenset or typing.get_origin(kind) is frozenset)
 

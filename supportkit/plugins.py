@@ -146,8 +146,6 @@ class Authenticator(ABC):
     """Turns an HTTP ``Authorization`` header into a :class:`Principal`."""
 
     @abstractmethod
-    def authenticate(
-        self, authorization: str, *, desk: Any, now: datetime
-    ) -> Principal | None:
+    def authenticate(self, authorization: str, *, desk: Any, now: datetime) -> Principal | None:
         """The principal for this header value, or ``None`` if this authenticator does
         not recognise it (the next one is tried)."""

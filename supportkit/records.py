@@ -38,6 +38,8 @@ record_converter.register_unstructure_hook(datetime, _dump_instant)
 record_converter.register_structure_hook(datetime, _load_instant)
 record_converter.register_unstructure_hook(timedelta, lambda d: d // _ONE_US)
 record_converter.register_structure_hook(timedelta, lambda v, _: timedelta(microseconds=v))
+
+
 def _is_frozenset(kind: Any) -> bool:
     return bool(kind is frozenset or typing.get_origin(kind) is frozenset)
 

@@ -283,14 +283,35 @@ QUARTERS = st.one_of(
 )
 
 
+@functools.cache
+def dst_quarters(zone_name: str) -> tuple[int, ...]:
+    """Grid points at or inside the zone's DST gaps and folds (local time of day)."""
+    found: set[int] = set()
+    for moment, before, after in transitions(zone_name):
+        local = from_minute(moment).replace(tzinfo=None)
+        lo = local + timedelta(minutes=min(before, after))
+        hi = local + timedelta(minutes=max(before, after))
+        first = lo.hour * 60 + lo.minute
+        last = first + (hi - lo) // timedelta(minutes=1)
+        found.update(range(-(-first // 15), last // 15 + 1))
+    return tuple(sorted(found))
+
+
+def quarters(zone_name: str) -> st.SearchStrategy[int]:
+    special = dst_quarters(zone_name)
+    if not special:
+        return QUARTERS
+    return st.one_of(QUARTERS, st.sampled_from(special))
+
+
 def fmt(minute: int) -> str:
     return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
 @st.composite
-def day_hours(draw: st.DrawFn) -> list[list[str]]:
+def day_hours(draw: st.DrawFn, zone_name: str = "UTC") -> list[list[str]]:
     """0–3 sorted, non-overlapping intervals; consecutive ones may touch."""
-    points = sorted(draw(st.lists(QUARTERS, max_size=6)))
+    points = sorted(draw(st.lists(quarters(zone_name), max_size=6)))
     return [
         [fmt(start * 15), fmt(end * 15)]
         for start, end in zip(points[0::2], points[1::2], strict=False)
@@ -339,22 +360,23 @@ def starts(draw: st.DrawFn, zone_name: str) -> datetime:
 def scenarios(draw: st.DrawFn) -> tuple[dict[str, Any], datetime]:
     """A random calendar (in the API shape) and a start instant for it."""
     zone_name = draw(st.sampled_from(ZONES))
+    start = draw(starts(zone_name))
+    spec: dict[str, Any] = {"id": "prop", "timezone": zone_name}
+    if draw(st.integers(0, 9)) == 0:
+        # Open all week, which the implementation may treat as a special case.
+        spec["hours"] = {day: [["00:00", "24:00"]] for day in WEEKDAYS}
+        return spec, start
     hours: dict[str, list[list[str]]] = {}
     for day in WEEKDAYS:
-        spans = draw(day_hours())
+        spans = draw(day_hours(zone_name))
         if spans or draw(st.booleans()):  # a weekday left out is closed
             hours[day] = spans
     if not any(hours.values()):
-        hours[draw(st.sampled_from(WEEKDAYS))] = draw(day_hours().filter(bool))
-    start = draw(starts(zone_name))
+        hours[draw(st.sampled_from(WEEKDAYS))] = draw(day_hours(zone_name).filter(bool))
+    spec["hours"] = hours
     local_day = start.astimezone(ZoneInfo(zone_name)).date()
     offsets = draw(st.lists(st.integers(-2, WINDOW_DAYS + 2), max_size=5))
-    spec: dict[str, Any] = {
-        "id": "prop",
-        "timezone": zone_name,
-        "hours": hours,
-        "holidays": sorted({(local_day + timedelta(days=n)).isoformat() for n in offsets}),
-    }
+    spec["holidays"] = sorted({(local_day + timedelta(days=n)).isoformat() for n in offsets})
     country = {"America/Los_Angeles": ("US", "CA"), "Europe/London": ("GB", "ENG")}.get(zone_name)
     if country is not None:
         choice = draw(st.sampled_from(["none", "country", "subdivision"]))
@@ -372,12 +394,22 @@ def business_minutes(oracle: Oracle, start: datetime) -> st.SearchStrategy[int]:
 
 
 def window_instant(oracle: Oracle, zone: ZoneInfo, aligned: bool = True) -> st.SearchStrategy:
-    """An instant in the oracle's window, in UTC or as a local time of ``zone``."""
+    """An instant in the oracle's window, in UTC or as a local time of ``zone``.
+
+    Often exactly at, or a microsecond either side of, an opening or a closing.
+    """
     lo, hi = oracle.w0 * US_PER_MINUTE, oracle.w1 * US_PER_MINUTE
     if aligned:
         us = st.integers(oracle.w0, oracle.w1).map(lambda m: m * US_PER_MINUTE)
     else:
         us = st.integers(lo, hi)
+    edges = sorted({edge for run in oracle.runs for edge in run})
+    if edges:
+        nudges = st.just(0) if aligned else st.sampled_from([-1, 0, 1])
+        at_edge = st.builds(
+            lambda edge, nudge: min(max(edge + nudge, lo), hi), st.sampled_from(edges), nudges
+        )
+        us = st.one_of(us, at_edge)
     return st.builds(
         lambda value, local: from_us(value).astimezone(zone) if local else from_us(value),
         us,
@@ -581,3 +613,84 @@ def test_sub_minute_starts_and_durations(data: st.DataObject) -> None:
     later = data.draw(window_instant(oracle, zone, aligned=False), label="later")
     lo, hi = sorted((to_us(start), to_us(later)))
     assert abs(calendar.between(start, later)) == timedelta(microseconds=oracle.between(lo, hi))
+
+
+# -- focused: the days on which the clocks change ---------------------------------------------
+
+
+@st.composite
+def dst_days(draw: st.DrawFn) -> tuple[dict[str, Any], datetime]:
+    """A calendar open only on the weekday of one DST change, with boundaries mostly
+    inside that change's gap or fold, and the UTC start of the local day before."""
+    zone_name = draw(st.sampled_from(["America/Los_Angeles", "Europe/London", "Australia/Lord_Howe"]))
+    zone = ZoneInfo(zone_name)
+    moment, _, _ = draw(st.sampled_from(transitions(zone_name)))
+    day = from_minute(moment).astimezone(zone).date()
+    special = st.sampled_from(dst_quarters(zone_name))
+    points = sorted(draw(st.lists(st.one_of(special, special, QUARTERS), min_size=2, max_size=6)))
+    spans = [
+        [fmt(start * 15), fmt(end * 15)]
+        for start, end in zip(points[0::2], points[1::2], strict=False)
+        if start < end
+    ]
+    assume(spans)
+    spec = {"id": "dst", "timezone": zone_name, "hours": {WEEKDAYS[day.weekday()]: spans}}
+    day_before = datetime(day.year, day.month, day.day, tzinfo=zone) - timedelta(days=1)
+    return spec, day_before.astimezone(UTC)
+
+
+@given(dst_days())
+def test_dst_days_match_oracle(case: tuple[dict[str, Any], datetime]) -> None:
+    spec, start = case
+    calendar = BusinessCalendar.from_dict(spec)
+    oracle = oracle_for(spec, start, days=3)
+    a, b = oracle.start, oracle.end
+    lo_us, hi_us = to_us(a), to_us(b)
+
+    assert merged(calendar.open_intervals(a, b)) == oracle.runs
+    assert calendar.between(a, b) == timedelta(microseconds=oracle.between(lo_us, hi_us))
+    first = oracle.next_open(lo_us)
+    if first is None:
+        assert calendar.next_open(a) >= b
+    else:
+        assert calendar.next_open(a) == from_us(first)
+    done = 0
+    for opens, closes in oracle.runs:
+        if opens > lo_us:
+            assert not calendar.is_open(from_us(opens - 1))
+            assert calendar.next_open(from_us(opens - 1)) == from_us(opens)
+        assert calendar.is_open(from_us(opens))
+        assert calendar.between(a, from_us(opens)) == timedelta(microseconds=done)
+        done += closes - opens
+        assert calendar.add(a, timedelta(microseconds=done)) == from_us(closes)
+        if closes < hi_us:
+            assert not calendar.is_open(from_us(closes))
+
+
+# -- long spans: consistency across several years -----------------------------------------------
+
+
+@given(st.data())
+def test_long_spans_are_consistent(data: st.DataObject) -> None:
+    """Over up to three years (no oracle: too long to step through), ``between`` is
+    additive and ``add`` inverts it up to the closed time at the end."""
+    spec, start = data.draw(scenarios(), label="calendar and start")
+    calendar = BusinessCalendar.from_dict(spec)
+    span = data.draw(st.integers(0, 3 * 366 * MINUTES_PER_DAY), label="span minutes")
+    cut = data.draw(st.integers(0, span), label="middle minutes")
+    # In UTC: aware arithmetic on a local start would be wall-clock arithmetic.
+    end = from_us(to_us(start) + span * US_PER_MINUTE)
+    middle = from_us(to_us(start) + cut * US_PER_MINUTE)
+
+    total = calendar.between(start, end)
+
+    assert total == calendar.between(start, middle) + calendar.between(middle, end)
+    assert calendar.between(end, start) == -total
+    back = calendar.add(start, total)
+    assert to_us(start) <= to_us(back) <= to_us(end)
+    assert calendar.between(start, back) == total
+    assert calendar.between(back, end) == timedelta(0)
+    rest = calendar.between(middle, end)
+    if rest > timedelta(0):
+        # Both end where the last open stretch before ``end`` does.
+        assert calendar.add(middle, rest) == back

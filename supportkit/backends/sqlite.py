@@ -162,7 +162,9 @@ def _v2_search(db: sqlite_utils.Database) -> None:
         ["resolution_due"],
     ):
         tickets.create_index(columns)
-    db.execute("CREATE INDEX idx_tickets_next_due ON tickets(next_due_at) WHERE next_due_at IS NOT NULL")
+    db.execute(
+        "CREATE INDEX idx_tickets_next_due ON tickets(next_due_at) WHERE next_due_at IS NOT NULL"
+    )
     # FTS5 over tickets and comments, kept in step by triggers. The stock update
     # trigger would re-index on every status change; these fire only on text changes.
     tickets.enable_fts(["title", "description"], tokenize="unicode61 remove_diacritics 2")
