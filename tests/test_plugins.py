@@ -541,10 +541,21 @@ def test_entry_point_plugin_is_not_seen_by_this_process() -> None:
 
 def test_desk_open_takes_plugins() -> None:
     desk_module = pytest.importorskip("supportkit.desk", reason="supportkit.desk not written yet")
-    opened = desk_module.Desk.open("memo://", plugins=[MemoBackendPlugin()])
+    plugin = MemoBackendPlugin()
+    opened = desk_module.Desk.open(
+        "memo://", plugins=[plugin], load_entrypoints=False, storage_options={"busy_timeout": 5}
+    )
     try:
         assert isinstance(opened, desk_module.Desk)
+        assert isinstance(opened.storage, MemoStorage)
+        assert opened.storage.options == {"busy_timeout": 5}
+        assert opened.plugin_manager.is_registered(plugin)
     finally:
-        close = getattr(opened, "close", None)
-        if close is not None:
-            close()
+        opened.close()
+
+
+def test_desk_open_refuses_a_scheme_without_backend() -> None:
+    desk_module = pytest.importorskip("supportkit.desk", reason="supportkit.desk not written yet")
+    with pytest.raises(ValidationError) as info:
+        desk_module.Desk.open("memo://", load_entrypoints=False)
+    assert info.value.errors[0].field == "url"
