@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import itertools
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, Generic, TypeVar
 from urllib.parse import urlsplit
@@ -700,6 +701,34 @@ class Tickets:
                 {"assigned_to": to_dict(ticket.assigned_to), "team": ticket.team},
             )
         return ticket
+
+    def create_many(self, bodies: Iterable[Mapping[str, Any]], *, batch_size: int = 500) -> int:
+        """Create tickets in bulk, ``batch_size`` per transaction; returns how many.
+
+        Each ticket goes through the same path as :meth:`create` (validation, routing,
+        SLA, events). Each batch is atomic: a bad body raises a
+        :class:`ValidationError` naming its index, its batch is rolled back, and the
+        batches before it stay committed (the error's ``committed`` attribute says how
+        many tickets that is).
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValidationError.for_field("batch_size", "expected a positive integer")
+        committed = 0
+        iterator = iter(bodies)
+        while True:
+            chunk = list(itertools.islice(iterator, batch_size))
+            if not chunk:
+                return committed
+            with self._desk._write() as unit:
+                for offset, body in enumerate(chunk):
+                    try:
+                        data = self._parse(body, unit.snapshot)
+                    except ValidationError as exc:
+                        error = exc.prefixed(f"[{committed + offset}]")
+                        error.committed = committed  # type: ignore[attr-defined]
+                        raise error from None
+                    self._create(unit, data)
+            committed += len(chunk)
 
     def preview(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """What creating this ticket would do, without writing anything: the routing
