@@ -60,6 +60,7 @@ This module is for tests: it imports pytest, and nothing else in supportkit impo
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta, timezone
@@ -394,7 +395,7 @@ def _full_ticket() -> Ticket:
         1,
         at=created,
         ticket_id="tkt-round-trip-Ω",
-        title='Ünïcode title ✓ 日本語 "quoted" \'single\' 🎫',
+        title="Ünïcode title ✓ 日本語 \"quoted\" 'single' 🎫",
         description="Line one\nline two\ttabbed; 100% <b>not html</b> \\ backslash",
         priority="high",
         customer_id="cust-ä",
@@ -411,7 +412,7 @@ def _full_ticket() -> Ticket:
             "empty_list": [],
             "big": 2**53,
             "negative": -1.5e-7,
-            "quote\"key": "value with 'quotes'",
+            'quote"key': "value with 'quotes'",
         },
         custom_fields={"order": 42, "flags": ["a", "b"], "note": None},
         tags=("vip", "outage", "ünï"),
@@ -762,41 +763,59 @@ class StorageConformance:
     def test_search_by_customer(self, storage: Storage) -> None:
         tickets = _corpus()
         _seed(storage, tickets)
-        _assert_filter(storage, tickets, lambda t: t.customer_id == "cust-a",
-                       customer_ids=("cust-a",))  # fmt: skip
-        _assert_filter(storage, tickets, lambda t: t.customer_id in ("cust-a", "cust-b"),
-                       customer_ids=("cust-a", "cust-b"))  # fmt: skip
-        _assert_filter(storage, tickets, lambda t: False, meaningful=False,
-                       customer_ids=("cust-nobody",))  # fmt: skip
+        _assert_filter(
+            storage, tickets, lambda t: t.customer_id == "cust-a", customer_ids=("cust-a",)
+        )
+        _assert_filter(
+            storage,
+            tickets,
+            lambda t: t.customer_id in ("cust-a", "cust-b"),
+            customer_ids=("cust-a", "cust-b"),
+        )
+        _assert_filter(
+            storage, tickets, lambda t: False, meaningful=False, customer_ids=("cust-nobody",)
+        )
 
     def test_search_by_status(self, storage: Storage) -> None:
         tickets = _corpus()
         _seed(storage, tickets)
         _assert_filter(storage, tickets, lambda t: t.status == "open", statuses=("open",))
         _assert_filter(storage, tickets, lambda t: t.status in _DONE, statuses=_DONE)
-        _assert_filter(storage, tickets, lambda t: t.status == "escalated",
-                       statuses=("escalated",))  # fmt: skip
+        _assert_filter(storage, tickets, lambda t: t.status == "escalated", statuses=("escalated",))
 
     def test_search_by_priority(self, storage: Storage) -> None:
         tickets = _corpus()
         _seed(storage, tickets)
         for priority in PRIORITIES:
-            _assert_filter(storage, tickets, lambda t, p=priority: t.priority == p,
-                           priorities=(priority,))  # fmt: skip
-        _assert_filter(storage, tickets, lambda t: t.priority in ("low", "critical"),
-                       priorities=("low", "critical"))  # fmt: skip
+
+            def same(ticket: Ticket, priority: str = priority) -> bool:
+                return ticket.priority == priority
+
+            _assert_filter(storage, tickets, same, priorities=(priority,))
+        _assert_filter(
+            storage,
+            tickets,
+            lambda t: t.priority in ("low", "critical"),
+            priorities=("low", "critical"),
+        )
 
     def test_search_by_category_and_subcategory(self, storage: Storage) -> None:
         tickets = _corpus()
         _seed(storage, tickets)
-        _assert_filter(storage, tickets, lambda t: t.category == "billing",
-                       categories=("billing",))  # fmt: skip
-        _assert_filter(storage, tickets, lambda t: t.category in ("billing", "hardware"),
-                       categories=("billing", "hardware"))  # fmt: skip
-        _assert_filter(storage, tickets, lambda t: t.subcategory == "vpn",
-                       subcategories=("vpn",))  # fmt: skip
-        _assert_filter(storage, tickets, lambda t: t.subcategory in ("vpn", "wifi"),
-                       subcategories=("vpn", "wifi"))  # fmt: skip
+        _assert_filter(storage, tickets, lambda t: t.category == "billing", categories=("billing",))
+        _assert_filter(
+            storage,
+            tickets,
+            lambda t: t.category in ("billing", "hardware"),
+            categories=("billing", "hardware"),
+        )
+        _assert_filter(storage, tickets, lambda t: t.subcategory == "vpn", subcategories=("vpn",))
+        _assert_filter(
+            storage,
+            tickets,
+            lambda t: t.subcategory in ("vpn", "wifi"),
+            subcategories=("vpn", "wifi"),
+        )
 
     def test_search_by_assignee_and_team(self, storage: Storage) -> None:
         tickets = _corpus()
@@ -805,21 +824,32 @@ class StorageConformance:
         def agent(ticket: Ticket) -> str | None:
             return ticket.assigned_to.agent_id if ticket.assigned_to else None
 
-        _assert_filter(storage, tickets, lambda t: agent(t) == "agent-1",
-                       assignees=("agent-1",))  # fmt: skip
-        _assert_filter(storage, tickets, lambda t: agent(t) in ("agent-1", "agent-2"),
-                       assignees=("agent-1", "agent-2"))  # fmt: skip
+        _assert_filter(storage, tickets, lambda t: agent(t) == "agent-1", assignees=("agent-1",))
+        _assert_filter(
+            storage,
+            tickets,
+            lambda t: agent(t) in ("agent-1", "agent-2"),
+            assignees=("agent-1", "agent-2"),
+        )
         _assert_filter(storage, tickets, lambda t: t.team == "team-fin", teams=("team-fin",))
-        _assert_filter(storage, tickets, lambda t: t.team in ("team-fin", "team-net"),
-                       teams=("team-fin", "team-net"))  # fmt: skip
+        _assert_filter(
+            storage,
+            tickets,
+            lambda t: t.team in ("team-fin", "team-net"),
+            teams=("team-fin", "team-net"),
+        )
 
     def test_search_by_tags(self, storage: Storage) -> None:
         tickets = _corpus()
         _seed(storage, tickets)
         _assert_filter(storage, tickets, lambda t: "vip" in t.tags, tags=("vip",))
         # Any of the tags; a ticket with both is found once.
-        _assert_filter(storage, tickets, lambda t: bool({"vip", "outage"} & set(t.tags)),
-                       tags=("vip", "outage"))  # fmt: skip
+        _assert_filter(
+            storage,
+            tickets,
+            lambda t: bool({"vip", "outage"} & set(t.tags)),
+            tags=("vip", "outage"),
+        )
         _assert_filter(storage, tickets, lambda t: False, meaningful=False, tags=("nope",))
 
     def test_search_by_escalation_level(self, storage: Storage) -> None:
@@ -827,20 +857,24 @@ class StorageConformance:
         _seed(storage, tickets)
         levels = {t.escalation.level for t in tickets}
         assert len(levels) >= 3, levels
-        _assert_filter(storage, tickets, lambda t: t.escalation.level == 0,
-                       escalation_levels=(0,))  # fmt: skip
+        _assert_filter(storage, tickets, lambda t: t.escalation.level == 0, escalation_levels=(0,))
         top = max(levels)
-        _assert_filter(storage, tickets, lambda t: t.escalation.level in (1, top),
-                       escalation_levels=(1, top))  # fmt: skip
-        _assert_filter(storage, tickets, lambda t: t.escalation.level >= 1,
-                       min_escalation_level=1)  # fmt: skip
-        _assert_filter(storage, tickets, lambda t: t.escalation.level >= top,
-                       min_escalation_level=top)  # fmt: skip
-        _assert_filter(storage, tickets, lambda t: True, meaningful=False,
-                       min_escalation_level=0)  # fmt: skip
-        _assert_filter(storage, tickets, lambda t: t.escalation.level == 1,
-                       escalation_levels=(1, top), min_escalation_level=1,
-                       meaningful=False)  # fmt: skip
+        _assert_filter(
+            storage, tickets, lambda t: t.escalation.level in (1, top), escalation_levels=(1, top)
+        )
+        _assert_filter(storage, tickets, lambda t: t.escalation.level >= 1, min_escalation_level=1)
+        _assert_filter(
+            storage, tickets, lambda t: t.escalation.level >= top, min_escalation_level=top
+        )
+        _assert_filter(storage, tickets, lambda t: True, meaningful=False, min_escalation_level=0)
+        _assert_filter(
+            storage,
+            tickets,
+            lambda t: t.escalation.level in (1, top),
+            escalation_levels=(1, top),
+            min_escalation_level=1,
+            meaningful=False,
+        )
 
     def test_search_by_creation_range(self, storage: Storage) -> None:
         tickets = _corpus()
@@ -850,18 +884,34 @@ class StorageConformance:
         _assert_filter(storage, tickets, lambda t: t.created_at >= bound, created_after=bound)
         _assert_filter(storage, tickets, lambda t: t.created_at < bound, created_before=bound)
         upper = NOW - _H
-        _assert_filter(storage, tickets, lambda t: bound <= t.created_at < upper,
-                       created_after=bound, created_before=upper)  # fmt: skip
+        _assert_filter(
+            storage,
+            tickets,
+            lambda t: bound <= t.created_at < upper,
+            created_after=bound,
+            created_before=upper,
+        )
         # The same instants written in another offset select the same tickets.
         zurich = timezone(timedelta(hours=1))
-        _assert_filter(storage, tickets, lambda t: bound <= t.created_at < upper,
-                       created_after=bound.astimezone(zurich),
-                       created_before=upper.astimezone(zurich))  # fmt: skip
+        _assert_filter(
+            storage,
+            tickets,
+            lambda t: bound <= t.created_at < upper,
+            created_after=bound.astimezone(zurich),
+            created_before=upper.astimezone(zurich),
+        )
         # A microsecond matters.
-        _assert_filter(storage, tickets, lambda t: t.created_at >= bound + _US,
-                       created_after=bound + _US)  # fmt: skip
-        _assert_filter(storage, tickets, lambda t: False, meaningful=False,
-                       created_after=upper, created_before=bound)  # fmt: skip
+        _assert_filter(
+            storage, tickets, lambda t: t.created_at >= bound + _US, created_after=bound + _US
+        )
+        _assert_filter(
+            storage,
+            tickets,
+            lambda t: False,
+            meaningful=False,
+            created_after=upper,
+            created_before=bound,
+        )
 
     def test_search_by_update_range(self, storage: Storage) -> None:
         tickets = _corpus()
@@ -871,8 +921,13 @@ class StorageConformance:
         _assert_filter(storage, tickets, lambda t: t.updated_at >= bound, updated_after=bound)
         _assert_filter(storage, tickets, lambda t: t.updated_at < bound, updated_before=bound)
         lower = NOW - 5 * _H
-        _assert_filter(storage, tickets, lambda t: lower <= t.updated_at < bound,
-                       updated_after=lower, updated_before=bound)  # fmt: skip
+        _assert_filter(
+            storage,
+            tickets,
+            lambda t: lower <= t.updated_at < bound,
+            updated_after=lower,
+            updated_before=bound,
+        )
 
     @pytest.mark.parametrize("status", _SLA_STATUSES)
     def test_search_by_resolution_sla_status(self, storage: Storage, status: str) -> None:
@@ -896,37 +951,47 @@ class StorageConformance:
             return holds
 
         # NOW sits exactly on some due and warning instants; every status occurs.
-        _assert_filter(storage, tickets, status_at(NOW), **{name: (status,)})
+        filters: dict[str, Any] = {name: (status,)}
+        _assert_filter(storage, tickets, status_at(NOW), **filters)
         # The status is computed against query.now, not when the ticket was stored.
         for now in (NOW - 2 * _H, NOW + _US, NOW + 3 * _H, NOW + 2 * 24 * _H):
-            _assert_filter(storage, tickets, status_at(now), meaningful=False, now=now,
-                           **{name: (status,)})  # fmt: skip
+            _assert_filter(storage, tickets, status_at(now), meaningful=False, now=now, **filters)
 
     def test_search_by_several_sla_statuses(self, storage: Storage) -> None:
         tickets = _corpus()
         _seed(storage, tickets)
 
         def resolution_in(*statuses: str) -> Callable[[Ticket], bool]:
-            return lambda t: t.sla is not None and (
-                sla_mod.clock_status(t.sla.resolution, NOW) in statuses
+            return lambda t: (
+                t.sla is not None and (sla_mod.clock_status(t.sla.resolution, NOW) in statuses)
             )
 
         def response_in(*statuses: str) -> Callable[[Ticket], bool]:
-            return lambda t: t.sla is not None and (
-                sla_mod.clock_status(t.sla.response, NOW) in statuses
+            return lambda t: (
+                t.sla is not None and (sla_mod.clock_status(t.sla.response, NOW) in statuses)
             )
 
-        _assert_filter(storage, tickets, resolution_in("at_risk", "breached"),
-                       sla_statuses=("at_risk", "breached"))  # fmt: skip
-        _assert_filter(storage, tickets, resolution_in("paused", "met", "in_progress"),
-                       sla_statuses=("paused", "met", "in_progress"))  # fmt: skip
-        _assert_filter(storage, tickets, lambda t: t.sla is not None,
-                       sla_statuses=_SLA_STATUSES)  # fmt: skip
+        _assert_filter(
+            storage,
+            tickets,
+            resolution_in("at_risk", "breached"),
+            sla_statuses=("at_risk", "breached"),
+        )
+        _assert_filter(
+            storage,
+            tickets,
+            resolution_in("paused", "met", "in_progress"),
+            sla_statuses=("paused", "met", "in_progress"),
+        )
+        _assert_filter(storage, tickets, lambda t: t.sla is not None, sla_statuses=_SLA_STATUSES)
         # Both filters must hold.
-        _assert_filter(storage, tickets,
-                       lambda t: resolution_in("in_progress")(t) and response_in("met")(t),
-                       sla_statuses=("in_progress",),
-                       response_sla_statuses=("met",))  # fmt: skip
+        _assert_filter(
+            storage,
+            tickets,
+            lambda t: resolution_in("in_progress")(t) and response_in("met")(t),
+            sla_statuses=("in_progress",),
+            response_sla_statuses=("met",),
+        )
 
     def test_search_with_combined_filters(self, storage: Storage) -> None:
         tickets = _corpus()
@@ -934,10 +999,12 @@ class StorageConformance:
         _assert_filter(
             storage,
             tickets,
-            lambda t: t.customer_id == "cust-a"
-            and "vip" in t.tags
-            and t.status not in _DONE
-            and t.priority in ("high", "critical"),
+            lambda t: (
+                t.customer_id == "cust-a"
+                and "vip" in t.tags
+                and t.status not in _DONE
+                and t.priority in ("high", "critical")
+            ),
             customer_ids=("cust-a",),
             tags=("vip",),
             statuses=("open", "in_progress", "escalated"),
@@ -947,11 +1014,13 @@ class StorageConformance:
         _assert_filter(
             storage,
             tickets,
-            lambda t: t.category == "hardware"
-            and t.created_at >= bound
-            and t.assigned_to is not None
-            and t.assigned_to.agent_id == "agent-2"
-            and t.escalation.level == 0,
+            lambda t: (
+                t.category == "hardware"
+                and t.created_at >= bound
+                and t.assigned_to is not None
+                and t.assigned_to.agent_id == "agent-2"
+                and t.escalation.level == 0
+            ),
             categories=("hardware",),
             created_after=bound,
             assignees=("agent-2",),
@@ -960,15 +1029,23 @@ class StorageConformance:
         _assert_filter(
             storage,
             tickets,
-            lambda t: t.team == "team-net"
-            and t.sla is not None
-            and sla_mod.clock_status(t.sla.response, NOW) == "breached",
+            lambda t: (
+                t.team == "team-net"
+                and t.sla is not None
+                and sla_mod.clock_status(t.sla.response, NOW) == "breached"
+            ),
             teams=("team-net",),
             response_sla_statuses=("breached",),
         )
         # Filters that contradict each other find nothing, and say so in the total.
-        _assert_filter(storage, tickets, lambda t: False, meaningful=False,
-                       statuses=("closed",), sla_statuses=("in_progress",))  # fmt: skip
+        _assert_filter(
+            storage,
+            tickets,
+            lambda t: False,
+            meaningful=False,
+            statuses=("closed",),
+            sla_statuses=("in_progress",),
+        )
 
     # -- search: text ---------------------------------------------------------------------
 
@@ -1078,12 +1155,10 @@ class StorageConformance:
             ("NEAR(quokka nonexistentword)", set()),
             ("title:quokka", set()),
             ("quokka' OR '1'='1", set()),
-            ("quokka\"; DROP TABLE tickets; --", set()),
+            ('quokka"; DROP TABLE tickets; --', set()),
         ],
     )
-    def test_search_text_is_plain_words(
-        self, storage: Storage, text: str, found: set[str]
-    ) -> None:
+    def test_search_text_is_plain_words(self, storage: Storage, text: str, found: set[str]) -> None:
         self._text_corpus(storage)
         assert self._text(storage, text) == found
         assert self._text(storage, text, internal=False) == found
@@ -1094,7 +1169,7 @@ class StorageConformance:
 
     @pytest.mark.parametrize(
         "text",
-        ["AND OR NEAR", '*', '"', '""', "-", "()", ":", "'", "^", "NOT", "AND", "*:*", "\\"],
+        ["AND OR NEAR", "*", '"', '""', "-", "()", ":", "'", "^", "NOT", "AND", "*:*", "\\"],
     )
     def test_search_text_of_query_syntax_alone_does_not_fail(
         self, storage: Storage, text: str
@@ -1124,23 +1199,20 @@ class StorageConformance:
         found = page.items
         assert sorted(t.id for t in found) == sorted(t.id for t in tickets)
         keys = [_sort_key(field, t) for t in found]
+        shown = [(t.id, k) for t, k in zip(found, keys, strict=True)]
         values = [k for k in keys if k is not None]
         missing = len(keys) - len(values)
-        assert keys == sorted(values, reverse=descending) + [None] * missing, (
-            f"{field} {'desc' if descending else 'asc'}: {[(t.id, k) for t, k in zip(found, keys, strict=True)]}"
-        )
-        # Ties are broken by id, always the same way.
-        ties = 0
-        directions: set[bool] = set()
-        for (a, ka), (b, kb) in zip(
-            zip(found, keys, strict=True), zip(found[1:], keys[1:], strict=False), strict=False
-        ):
-            if ka == kb:
-                ties += 1
-                assert a.id != b.id
-                directions.add(a.id < b.id)
-        assert ties, f"the corpus has no tie on {field}" if field != "number" else "no ties"
-        assert len(directions) == 1, f"ties on {field} are not ordered by id"
+        # Tickets without a value come last, in either direction.
+        assert keys == sorted(values, reverse=descending) + [None] * missing, shown
+        # Ties are broken by id, the same way throughout.
+        directions = {
+            a.id < b.id
+            for (a, ka), (b, kb) in itertools.pairwise(zip(found, keys, strict=True))
+            if ka == kb
+        }
+        if field != "number":  # numbers are unique
+            assert directions, f"the corpus has no tie on {field}"
+        assert len(directions) <= 1, f"ties are not ordered by id: {shown}"
 
     @pytest.mark.parametrize("descending", [False, True], ids=["asc", "desc"])
     @pytest.mark.parametrize("field", SORT_FIELDS)
@@ -1152,8 +1224,7 @@ class StorageConformance:
         with storage.read() as tx:
             whole = _search(tx, sort=field, descending=descending).items
             pages = [
-                _search(tx, sort=field, descending=descending, page=n, limit=4)
-                for n in range(1, 6)
+                _search(tx, sort=field, descending=descending, page=n, limit=4) for n in range(1, 6)
             ]
         assert [len(p.items) for p in pages] == [4, 4, 4, 3, 0]
         assert all(p.total == len(tickets) for p in pages)
@@ -1326,10 +1397,20 @@ class StorageConformance:
             tx.insert_ticket(target, next_due_at=None)
             for comment in [*moved, existing]:
                 tx.insert_comment(comment)
-            tx.insert_attachment(on_comment, ticket_id=source.id, comment_id="c-1",
-                                 data=b"one", created_at=NOW - 2 * _H)  # fmt: skip
-            tx.insert_attachment(on_ticket, ticket_id=source.id, comment_id=None,
-                                 data=b"two", created_at=NOW - 3 * _H)  # fmt: skip
+            tx.insert_attachment(
+                on_comment,
+                ticket_id=source.id,
+                comment_id="c-1",
+                data=b"one",
+                created_at=NOW - 2 * _H,
+            )
+            tx.insert_attachment(
+                on_ticket,
+                ticket_id=source.id,
+                comment_id=None,
+                data=b"two",
+                created_at=NOW - 3 * _H,
+            )
         with storage.write() as tx:
             assert tx.move_comments(source.id, target.id) == 2
         with storage.read() as tx:
@@ -1386,9 +1467,13 @@ class StorageConformance:
             tx.insert_comment(_comment("c-1", ticket.id, "with files", at=NOW))
             for key, data in blobs.items():
                 comment_id = "c-1" if key == "att-mib" else None
-                tx.insert_attachment(attachments[key], ticket_id=ticket.id,
-                                     comment_id=comment_id, data=data,
-                                     created_at=NOW)  # fmt: skip
+                tx.insert_attachment(
+                    attachments[key],
+                    ticket_id=ticket.id,
+                    comment_id=comment_id,
+                    data=data,
+                    created_at=NOW,
+                )
         with storage.read() as tx:
             for key, data in blobs.items():
                 stored = tx.get_attachment(key)
@@ -1408,13 +1493,13 @@ class StorageConformance:
         with storage.write() as tx:
             stored = tx.insert_events(batch)
         assert [attrs.evolve(e, seq=None) for e in stored] == batch
-        seqs = [e.seq for e in stored]
-        assert all(isinstance(s, int) for s in seqs)
-        assert seqs == sorted(seqs) and len(set(seqs)) == 3
+        assert all(isinstance(e.seq, int) for e in stored)
+        seqs = [e.seq or 0 for e in stored]
+        assert seqs == sorted(set(seqs)), "seq must increase"
         with storage.write() as tx:
             later = tx.insert_events([_event("ev-later")])
             assert tx.insert_events([]) == []
-        assert later[0].seq is not None and later[0].seq > max(s or 0 for s in seqs)
+        assert later[0].seq is not None and later[0].seq > max(seqs)
         with storage.read() as tx:
             assert tx.list_events() == [*stored, *later]
             for event in [*stored, *later]:
@@ -1453,8 +1538,13 @@ class StorageConformance:
         assert listed(include_internal=False) == ["e1", "e3", "e4", "e5"]
         assert listed(customer_id="cust-a") == ["e1", "e2", "e5", "e6"]
         assert listed(customer_id="cust-a", include_internal=False) == ["e1", "e5"]
-        assert listed(customer_id="cust-a", ticket_id="t1", include_internal=False,
-                      after_seq=seq["e1"], limit=10) == ["e5"]  # fmt: skip
+        assert listed(
+            customer_id="cust-a",
+            ticket_id="t1",
+            include_internal=False,
+            after_seq=seq["e1"],
+            limit=10,
+        ) == ["e5"]
 
     def test_events_of_a_rolled_back_transaction_are_gone(self, storage: Storage) -> None:
         with storage.write() as tx:
