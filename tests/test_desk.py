@@ -72,7 +72,11 @@ def test_create_routes_numbers_and_starts_the_sla(desk: Desk) -> None:
 def test_create_stores_attachments_by_generated_id(desk: Desk) -> None:
     body = seed_ticket(
         attachments=[
-            {"filename": "../../etc/passwd.pdf", "content_type": "application/pdf", "data": b64(PDF)}
+            {
+                "filename": "../../etc/passwd.pdf",
+                "content_type": "application/pdf",
+                "data": b64(PDF),
+            }
         ]
     )
     ticket = desk.tickets.create(body)
@@ -96,8 +100,9 @@ def test_create_writes_events_in_order_and_signals_after_commit(desk: Desk) -> N
         assert sender.tickets.get(ticket.id) == ticket
         seen.append((kwargs["event"].type, kwargs["event"].seq))
 
-    with signals.ticket_created.connected_to(receiver), signals.ticket_assigned.connected_to(
-        receiver
+    with (
+        signals.ticket_created.connected_to(receiver),
+        signals.ticket_assigned.connected_to(receiver),
     ):
         ticket = desk.tickets.create(seed_ticket())
         with pytest.raises(ValidationError):
@@ -130,11 +135,13 @@ def test_create_writes_events_in_order_and_signals_after_commit(desk: Desk) -> N
         ({"description": "nul\x00byte"}, {"description"}),
         ({"title": "lone \ud800 surrogate"}, {"title"}),
         (
-            {"attachments": [{"filename": "a.pdf", "content_type": "application/pdf", "data": "%%%"}]},
+            {"attachments": [{"filename": "a.pdf", "content_type": "application/pdf",
+                              "data": "%%%"}]},
             {"attachments[0].data"},
         ),
         (
-            {"attachments": [{"filename": "a.pdf", "content_type": "application/pdf", "data": b64(PNG)}]},
+            {"attachments": [{"filename": "a.pdf", "content_type": "application/pdf",
+                              "data": b64(PNG)}]},
             {"attachments[0].content_type"},
         ),
         (
@@ -370,7 +377,9 @@ def test_customer_comments_cannot_be_internal(desk: Desk) -> None:
             ticket.id, {"content": "x", "visibility": "internal", "author": {"type": "customer"}}
         )
     with pytest.raises(ValidationError):
-        desk.comments.add(ticket.id, {"content": "x", "type": "internal_note", "visibility": "customer"})
+        desk.comments.add(
+            ticket.id, {"content": "x", "type": "internal_note", "visibility": "customer"}
+        )
 
 
 # -- search ----------------------------------------------------------------------------------
@@ -458,7 +467,7 @@ def test_manual_escalation(desk: Desk) -> None:
         },
     )
     assert escalated.status == "escalated" and escalated.escalation.level == 3
-    event = [e for e in desk.events.list() if e.type == "ticket.escalated"][0]
+    event = next(e for e in desk.events.list() if e.type == "ticket.escalated")
     assert event.data["notify"] == ["escalation-team@example.com"]
     assert desk.comments.list(ticket.id)[0].visibility == "internal"
     with pytest.raises(ValidationError):
@@ -493,7 +502,9 @@ def test_tick_fires_each_timer_once(desk: Desk, clock: Clock) -> None:
 def test_merge_moves_comments_and_links(desk: Desk) -> None:
     source = desk.tickets.create(seed_ticket())
     target = desk.tickets.create(seed_ticket())
-    desk.comments.add(source.id, {"content": "internal", "visibility": "internal", "author": agent()})
+    desk.comments.add(
+        source.id, {"content": "internal", "visibility": "internal", "author": agent()}
+    )
     desk.comments.add(source.id, {"content": "public", "author": agent()})
     joined = desk.tickets.merge(source.id, into=target.id)
     assert joined.linked_tickets == (source.id,)
@@ -586,6 +597,6 @@ def test_open_picks_backend_by_scheme(monkeypatch: pytest.MonkeyPatch, tmp_path:
 def test_a_naive_clock_is_refused(tmp_path: Path) -> None:
     from datetime import datetime
 
-    desk = Desk.open("sqlite://", clock=lambda: datetime(2024, 1, 1))  # noqa: DTZ001
+    desk = Desk.open("sqlite://", clock=lambda: datetime(2024, 1, 1))
     with pytest.raises(TypeError, match="aware"):
         desk.now()

@@ -129,7 +129,9 @@ def test_bulk_import_killed_at_random_points_leaves_no_partial_ticket(tmp_path: 
     ).fetchone()[0]
     assert stray == 0
     assert tickets % 50 == 0  # whole batches only
-    highest = db.execute("SELECT MAX(CAST(substr(number, 9) AS INTEGER)) FROM tickets").fetchone()[0]
+    highest = db.execute("SELECT MAX(CAST(substr(number, 9) AS INTEGER)) FROM tickets").fetchone()[
+        0
+    ]
     counter = db.execute("SELECT MAX(last) FROM ticket_counters").fetchone()[0]
     assert counter >= highest
     db.close()

@@ -133,7 +133,9 @@ class DeskMachine(RuleBasedStateMachine):
     def escalate(self, ticket: str, level: int | None) -> None:
         current = self.status[ticket]
         try:
-            after = self.desk.tickets.escalate(ticket, {"reason": "manual", "escalation_level": level})
+            after = self.desk.tickets.escalate(
+                ticket, {"reason": "manual", "escalation_level": level}
+            )
         except InvalidTransition:
             assert current in DONE
             return
