@@ -317,15 +317,18 @@ def reapply(
     The business time each running clock has consumed is measured again from its
     start, on the new targets' calendar, excluding its pauses; the due dates follow
     from the new targets, so a due date can land in the past — the target is then
-    breached. A clock that already stopped keeps its outcome.
+    breached. A clock that already stopped keeps its outcome; a stopped resolution
+    clock takes the new target for when the ticket is reopened.
 
     ``calendar`` must be the calendar of ``targets``.
     """
     _check_calendar(targets, calendar)
 
-    def again(clock: SlaClock, target: timedelta) -> SlaClock:
+    def again(clock: SlaClock, target: timedelta, *, final: bool) -> SlaClock:
         if clock.stopped_at is not None:
-            return clock
+            # Its outcome stands (the due date it was measured against is kept); a
+            # resolution clock takes the new target for when the ticket is reopened.
+            return clock if final else attrs.evolve(clock, target=target)
         consumed = _consumed_by_runs(clock, calendar, clock.running_since or now)
         moved = attrs.evolve(clock, target=target, consumed=consumed)
         return _derive(moved, calendar, targets.warning_threshold)
@@ -336,8 +339,8 @@ def reapply(
         calendar_id=targets.calendar_id,
         warning_threshold=targets.warning_threshold,
         pause_statuses=targets.pause_statuses,
-        response=again(sla.response, targets.response_time),
-        resolution=again(sla.resolution, targets.resolution_time),
+        response=again(sla.response, targets.response_time, final=True),
+        resolution=again(sla.resolution, targets.resolution_time, final=False),
     )
 
 

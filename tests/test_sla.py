@@ -304,3 +304,15 @@ def test_snapshot_is_independent_of_later_policy_edits() -> None:
     )
     attrs.evolve(policy, resolution_time=timedelta(hours=1))  # an edit makes a new value
     assert state.resolution.target == 4 * H and state.policy_id == "p"
+
+
+def test_a_priority_change_while_resolved_applies_when_reopened() -> None:
+    state = sla.start(targets_for(ALWAYS, 2 * H, 8 * H), T0, ALWAYS)
+    resolved = sla.on_status_change(state, "open", "resolved", T0 + H, ALWAYS)
+    looser = sla.reapply(resolved, targets_for(ALWAYS, 4 * H, 48 * H), T0 + 2 * H, ALWAYS)
+    # The outcome it was measured against stands...
+    assert looser.resolution.due_at == T0 + 8 * H
+    assert sla.clock_status(looser.resolution, T0 + 3 * H) == "met"
+    # ...and a reopen runs on the new target.
+    reopened = sla.on_status_change(looser, "resolved", "open", T0 + 5 * H, ALWAYS)
+    assert reopened.resolution.due_at == T0 + 5 * H + 47 * H
