@@ -1,5 +1,7 @@
 """supportkit: an embeddable support-ticket engine.
 
+:class:`Desk` is the service: ``Desk.open("sqlite:///support.db")``.
+
 The pure core — :mod:`~supportkit.lifecycle`, :mod:`~supportkit.calendar`,
 :mod:`~supportkit.sla`, :mod:`~supportkit.routing`, :mod:`~supportkit.escalation`,
 :mod:`~supportkit.durations` and :mod:`~supportkit.workflow` — takes values and an
@@ -8,12 +10,16 @@ or the network.
 """
 
 from .calendar import BusinessCalendar
+from .config import DeskConfig
+from .desk import Desk
 from .durations import format_compact, format_duration, parse_duration
 from .errors import (
+    AlreadyExists,
     FieldError,
     InvalidDuration,
     InvalidTransition,
     NotFound,
+    StorageError,
     SupportkitError,
     TicketNotFound,
     ValidationError,
@@ -26,12 +32,16 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "DEFAULT_LIFECYCLE",
+    "AlreadyExists",
     "BusinessCalendar",
+    "Desk",
+    "DeskConfig",
     "FieldError",
     "InvalidDuration",
     "InvalidTransition",
     "Lifecycle",
     "NotFound",
+    "StorageError",
     "SupportkitError",
     "TicketNotFound",
     "ValidationError",

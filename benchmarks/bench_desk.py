@@ -1,0 +1,1023 @@
+"""Benchmark the Desk on SQLite against plain ``sqlite3`` doing the same writes.
+
+Run by hand from the repository root (this is not part of the test suite)::
+
+    python benchmarks/bench_desk.py            # full run, several minutes, ~6 GB of disk
+    python benchmarks/bench_desk.py --quick    # smoke run, well under a minute
+
+Every database is a file in a temporary directory (``--dir`` chooses where), created
+through supportkit, so the raw side has the very same schema, indexes and FTS triggers.
+Both sides run in WAL mode with ``synchronous=NORMAL``; the raw connection uses
+``isolation_level=None`` with explicit ``BEGIN``/``COMMIT``. Raw rows are built the way
+the backend's ``_ticket_row`` builds them: a real ticket (or comment) is created through
+the Desk and its stored row is cloned with a new id and number.
+
+Measured, side by side in the same run:
+
+1. ``desk.tickets.create`` (one transaction per ticket, plain body and a body with a
+   small attachment) against ``BEGIN IMMEDIATE; INSERT INTO tickets ...; COMMIT``.
+2. ``desk.comments.add`` against one ``INSERT INTO comments`` per transaction.
+3. A bulk import with ``create_many(batch_size=...)`` against one transaction of
+   ``executemany``; ``create_many`` is also profiled with cProfile.
+4. A filtered, sorted search over a large database (built fast with raw
+   ``executemany``) against the equivalent hand-written queries, with and without a
+   better index; ``EXPLAIN QUERY PLAN`` says which index each one uses.
+5. Peak RSS of this process through the build, the searches and paging.
+
+Rates are medians (and best) over rounds; latencies are medians over runs. The exit
+status is 0 (a missed goal is reported but does not fail the run) unless a check of
+the benchmark's own data fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import io
+import json
+import os
+import platform
+import pstats
+import random
+import resource
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the checkout's supportkit and its test fixtures
+
+from supportkit import records  # noqa: E402
+from supportkit.backends.sqlite import _TICKET_COLUMNS  # noqa: E402
+from supportkit.desk import Desk  # noqa: E402
+from supportkit.ids import new_id  # noqa: E402
+from supportkit.models import PRIORITIES, Ticket  # noqa: E402
+from tests.desk_fixtures import T0, Clock, seed, seed_ticket  # noqa: E402
+
+# -- modes and goals ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    rounds: int  # rounds of the single-write measurements (goals 1 and 2)
+    per_round: int  # operations timed per round and side
+    bulk: int  # tickets in the bulk import (goal 3)
+    batch_sizes: tuple[int, ...]
+    profile: int  # tickets in the profiled create_many
+    search_tickets: int  # size of the search database (goals 4 and 5)
+    search_runs: int  # timed runs per search variant
+
+
+FULL = Mode("full", 15, 200, 100_000, (500, 2000), 5_000, 1_000_000, 300)
+QUICK = Mode("quick", 3, 50, 5_000, (500, 2000), 1_000, 100_000, 200)
+
+GOAL_CREATE = 0.4  # × the raw one-row-per-transaction rate
+GOAL_COMMENT = 0.4
+GOAL_BULK = 0.5  # × the raw single-transaction executemany rate
+GOAL_SEARCH_MS = 1.0  # median
+GOAL_SEARCH_X = 2.5  # × the best raw indexed query
+GOAL_RSS_MB = 200.0
+
+BIG_CUSTOMER = "cust_big_enterprise"
+BIG_CUSTOMER_TICKETS = 1000
+CUSTOMERS = 2000
+SEARCH_FILTERS = {
+    "customer_id": BIG_CUSTOMER,
+    "status": ["open", "in_progress"],
+    "priority": ["high", "critical"],
+}
+SEARCH_SORT = {"field": "created_at", "order": "desc"}
+# Lifecycle mix of a two-year-old desk: most tickets are done.
+STATUS_WEIGHTS = {
+    "open": 8, "in_progress": 10, "waiting_on_customer": 5, "on_hold": 2,
+    "escalated": 3, "resolved": 22, "closed": 50,
+}  # fmt: skip
+PRIORITY_WEIGHTS = {"low": 30, "medium": 40, "high": 20, "critical": 10}
+
+TICKET_SQL = (
+    f"INSERT INTO tickets ({', '.join(_TICKET_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_TICKET_COLUMNS))})"
+)
+COMMENT_COLUMNS = ("id", "ticket_id", "visibility", "created_at", "content", "data")
+COMMENT_SQL = (
+    f"INSERT INTO comments ({', '.join(COMMENT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(COMMENT_COLUMNS))})"
+)
+COMMENT_BODY = {
+    "content": "Thanks for the details. We are checking the MPLS circuit with the carrier now.",
+    "author": {"type": "agent", "id": "agent_network_specialist"},
+}
+
+# Template bodies for the search database, one per category/subcategory of the seed.
+TEMPLATE_BODIES: tuple[dict[str, Any], ...] = (
+    seed_ticket(attachments=[]),
+    seed_ticket(
+        attachments=[],
+        title="Slow throughput on the Denver branch circuit",
+        description="File transfers to the data centre run at a tenth of the usual speed "
+        "since this morning; latency spikes above 300 ms.",
+        subcategory="performance",
+        priority="medium",
+        severity="major",
+    ),
+    seed_ticket(
+        attachments=[],
+        title="Choppy audio on outbound calls",
+        description="Callers report robotic voice and dropped words on calls placed from "
+        "the contact centre queue.",
+        category="voice",
+        subcategory="call_quality",
+        priority="high",
+        service_affected="voice_trunks",
+    ),
+    seed_ticket(
+        attachments=[],
+        title="Set up hunt group for the new sales team",
+        description="Please add extensions 4410 to 4425 to a new hunt group that rings "
+        "in order, with voicemail after 30 seconds.",
+        category="voice",
+        subcategory="features",
+        priority="low",
+        severity="minor",
+        service_affected="voice_features",
+    ),
+)
+
+
+# -- small helpers -----------------------------------------------------------------------
+
+
+def log(message: str) -> None:
+    print(f"  … {message}", file=sys.stderr, flush=True)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed (source checkout)"
+
+
+def peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def file_mb(path: Path) -> float:
+    total = 0
+    for suffix in ("", "-wal", "-shm"):
+        candidate = Path(str(path) + suffix)
+        if candidate.exists():
+            total += candidate.stat().st_size
+    return total / 1e6
+
+
+def remove_db(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+def desk_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def open_desk(path: Path, *, seeded: bool = True) -> Desk:
+    desk = Desk.open(desk_url(path), clock=Clock(), load_entrypoints=False)
+    return seed(desk) if seeded else desk
+
+
+def make_schema(path: Path) -> None:
+    """Create (and seed) a database through supportkit, then let go of it."""
+    open_desk(path).close()
+
+
+def raw_connect(path: Path) -> sqlite3.Connection:
+    """A plain connection with the backend's settings: WAL, synchronous=NORMAL."""
+    conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    assert str(mode).lower() == "wal", mode
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def stored_row(path: Path, table: str, row_id: str) -> dict[str, Any]:
+    conn = sqlite3.connect(str(path))
+    conn.row_factory = sqlite3.Row
+    try:
+        found = conn.execute(f"SELECT * FROM {table} WHERE id = ?", (row_id,)).fetchone()
+        assert found is not None, (table, row_id)
+        return dict(found)
+    finally:
+        conn.close()
+
+
+class TicketCloner:
+    """Rows like ``_ticket_row`` builds, cloned from a stored row with a new id/number."""
+
+    def __init__(self, row: dict[str, Any], prefix: str) -> None:
+        self.row = row
+        self.prefix = prefix
+        self.count = 0
+        data = row["data"]
+        assert data.count(f'"{row["id"]}"') == 1 and data.count(f'"{row["number"]}"') == 1
+        head, rest = data.split(f'"{row["id"]}"')
+        middle, tail = rest.split(f'"{row["number"]}"')
+        self.parts = (head, middle, tail)
+        self.values = [row[c] for c in _TICKET_COLUMNS]
+        self.id_at = _TICKET_COLUMNS.index("id")
+        self.number_at = _TICKET_COLUMNS.index("number")
+        self.data_at = _TICKET_COLUMNS.index("data")
+
+    def next(self) -> tuple[Any, ...]:
+        self.count += 1
+        ticket_id = new_id("ticket")
+        number = f"{self.prefix}-{self.count:07d}"
+        head, middle, tail = self.parts
+        values = list(self.values)
+        values[self.id_at] = ticket_id
+        values[self.number_at] = number
+        values[self.data_at] = f'{head}"{ticket_id}"{middle}"{number}"{tail}'
+        return tuple(values)
+
+    def many(self, n: int) -> list[tuple[Any, ...]]:
+        return [self.next() for _ in range(n)]
+
+
+@dataclass
+class Rates:
+    """Operations per second, one figure per round."""
+
+    per_round: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.per_round)
+
+    @property
+    def best(self) -> float:
+        return max(self.per_round)
+
+
+def timed_rate(n: int, action: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    for _ in range(n):
+        action()
+    return n / (time.perf_counter() - t0)
+
+
+def latency_ms(runs: int, action: Callable[[], object], *, warmup: int = 20) -> list[float]:
+    for _ in range(warmup):
+        action()
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(runs):
+        t0 = clock()
+        action()
+        samples.append((clock() - t0) / 1e6)
+    return samples
+
+
+def fmt_rate(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def fmt_ms(value: float) -> str:
+    return f"{value:,.3f}" if value < 10 else f"{value:,.1f}"
+
+
+# -- goals 1 and 2: one write per transaction ----------------------------------------------
+
+
+@dataclass
+class SingleWrites:
+    create_plain: Rates
+    create_attachment: Rates
+    raw_ticket: Rates
+    comment: Rates
+    raw_comment: Rates
+
+
+def bench_single_writes(mode: Mode, tmp: Path) -> SingleWrites:
+    desk_path, raw_path = tmp / "single_desk.db", tmp / "single_raw.db"
+    desk = open_desk(desk_path)
+    make_schema(raw_path)
+    raw = raw_connect(raw_path)
+    plain = seed_ticket(attachments=[])
+    with_attachment = seed_ticket()  # one 33-byte PDF, base64 in the body
+
+    template = desk.tickets.create(plain)
+    cloner = TicketCloner(stored_row(desk_path, "tickets", template.id), "RAW")
+
+    def raw_insert(rows: Iterator[tuple[Any, ...]]) -> Callable[[], None]:
+        def insert() -> None:
+            raw.execute("BEGIN IMMEDIATE")
+            raw.execute(TICKET_SQL, next(rows))
+            raw.execute("COMMIT")
+
+        return insert
+
+    # Warm up both sides (statement caches, the desk's configuration snapshot).
+    for _ in range(20):
+        desk.tickets.create(plain)
+        desk.tickets.create(with_attachment)
+    raw_insert(iter(cloner.many(20)))()
+
+    result = SingleWrites(Rates(), Rates(), Rates(), Rates(), Rates())
+    n = mode.per_round
+    log(f"create: {mode.rounds} rounds × {n} tickets per side")
+    for r in range(mode.rounds):
+        rows = iter(cloner.many(n))  # built before timing: the raw side times SQLite only
+        sides: list[tuple[Rates, Callable[[], object]]] = [
+            (result.create_plain, lambda: desk.tickets.create(plain)),
+            (result.create_attachment, lambda: desk.tickets.create(with_attachment)),
+            (result.raw_ticket, raw_insert(rows)),
+        ]
+        shift = r % len(sides)  # rotate the order so that no side always goes first
+        for rates, action in sides[shift:] + sides[:shift]:
+            rates.per_round.append(timed_rate(n, action))
+
+    # Comments go round-robin over 100 tickets on each side.
+    desk_tickets = [desk.tickets.create(plain).id for _ in range(100)]
+    template_comment = desk.comments.add(desk_tickets[0], COMMENT_BODY)
+    comment_row = stored_row(desk_path, "comments", template_comment.id)
+    raw_tickets = [
+        row[0] for row in raw.execute("SELECT id FROM tickets ORDER BY seq LIMIT 100").fetchall()
+    ]
+    old_ticket = comment_row["ticket_id"]
+    head, tail = comment_row["data"].split(f'"{template_comment.id}"')
+
+    def comment_rows(count: int) -> Iterator[tuple[Any, ...]]:
+        built = []
+        for i in range(count):
+            comment_id = new_id("comment")
+            ticket_id = raw_tickets[i % len(raw_tickets)]
+            data = f'{head}"{comment_id}"{tail}'.replace(f'"{old_ticket}"', f'"{ticket_id}"')
+            built.append(
+                (comment_id, ticket_id, comment_row["visibility"], comment_row["created_at"],
+                 comment_row["content"], data)
+            )  # fmt: skip
+        return iter(built)
+
+    def raw_comment(rows: Iterator[tuple[Any, ...]]) -> Callable[[], None]:
+        def insert() -> None:
+            raw.execute("BEGIN IMMEDIATE")
+            raw.execute(COMMENT_SQL, next(rows))
+            raw.execute("COMMIT")
+
+        return insert
+
+    counter = iter(range(10**9))
+
+    def desk_comment() -> None:
+        desk.comments.add(desk_tickets[next(counter) % len(desk_tickets)], COMMENT_BODY)
+
+    for _ in range(20):
+        desk_comment()
+    raw_comment(comment_rows(20))()
+    log(f"comments: {mode.rounds} rounds × {n} comments per side")
+    for r in range(mode.rounds):
+        rows = comment_rows(n)
+        sides = [(result.comment, desk_comment), (result.raw_comment, raw_comment(rows))]
+        shift = r % len(sides)
+        for rates, action in sides[shift:] + sides[:shift]:
+            rates.per_round.append(timed_rate(n, action))
+
+    desk.close()
+    raw.close()
+    remove_db(desk_path)
+    remove_db(raw_path)
+    return result
+
+
+# -- goal 3: bulk import -------------------------------------------------------------------
+
+
+@dataclass
+class Bulk:
+    count: int
+    desk: dict[int, tuple[float, float]]  # batch size -> (seconds, tickets/s)
+    raw_seconds: float
+    raw_rate: float
+    profile_count: int
+    profile_seconds: float
+    profile_text: str
+    breakdown: list[tuple[str, float, float]]  # (what, cumulative s, share)
+
+
+def bodies(n: int) -> Iterator[dict[str, Any]]:
+    plain = seed_ticket(attachments=[])
+    for _ in range(n):
+        yield dict(plain)
+
+
+# What the create path spends its time on: (label, function name, file suffix).
+BREAKDOWN = (
+    ("validate the body (parse_ticket)", "parse_ticket", "validation.py"),
+    ("route (two route() calls + lookups)", "_route", "desk.py"),
+    ("select SLA targets", "select_targets", "sla.py"),
+    ("open the ticket, start SLA clocks", "open_ticket", "workflow.py"),
+    ("next escalation timer (esc.next_timer)", "next_timer", "escalation.py"),
+    ("ticket row + JSON record (records.dumps)", "_ticket_row", "sqlite.py"),
+    ("event payloads (to_dict in emit)", "emit", "desk.py"),
+    ("store events (json.dumps + INSERT)", "insert_events", "sqlite.py"),
+    ("  of which sqlite3 execute (all SQL)", "execute", "sqlite3.Connection"),
+    ("  of which the COMMITs", "__exit__", "contextlib.py"),
+)
+
+
+def bench_bulk(mode: Mode, tmp: Path) -> Bulk:
+    n = mode.bulk
+    results: dict[int, tuple[float, float]] = {}
+    template_row: dict[str, Any] | None = None
+    for batch_size in mode.batch_sizes:
+        path = tmp / f"bulk_desk_{batch_size}.db"
+        desk = open_desk(path)
+        log(f"bulk: create_many of {n:,} tickets, batch_size={batch_size}")
+        t0 = time.perf_counter()
+        created = desk.tickets.create_many(bodies(n), batch_size=batch_size)
+        elapsed = time.perf_counter() - t0
+        assert created == n
+        results[batch_size] = (elapsed, n / elapsed)
+        if template_row is None:
+            first = desk.tickets.search(limit=1).items[0]
+            template_row = stored_row(path, "tickets", first.id)
+        desk.close()
+        remove_db(path)
+
+    assert template_row is not None
+    path = tmp / "bulk_raw.db"
+    make_schema(path)
+    raw = raw_connect(path)
+    cloner = TicketCloner(template_row, "RAW")
+    log(f"bulk: raw executemany of {n:,} ticket rows in one transaction")
+    spent = 0.0
+    t0 = time.perf_counter()
+    raw.execute("BEGIN IMMEDIATE")
+    spent += time.perf_counter() - t0
+    done = 0
+    while done < n:
+        chunk = cloner.many(min(10_000, n - done))  # rows built outside the timing
+        t0 = time.perf_counter()
+        raw.executemany(TICKET_SQL, chunk)
+        spent += time.perf_counter() - t0
+        done += len(chunk)
+        del chunk
+    t0 = time.perf_counter()
+    raw.execute("COMMIT")
+    spent += time.perf_counter() - t0
+    assert raw.execute("SELECT COUNT(*) FROM tickets").fetchone()[0] == n
+    raw.close()
+    remove_db(path)
+
+    path = tmp / "bulk_profile.db"
+    desk = open_desk(path)
+    log(f"bulk: profiling create_many of {mode.profile:,} tickets (batch_size=500)")
+    profiler = cProfile.Profile()
+    t0 = time.perf_counter()
+    profiler.enable()
+    desk.tickets.create_many(bodies(mode.profile), batch_size=500)
+    profiler.disable()
+    profile_seconds = time.perf_counter() - t0
+    desk.close()
+    remove_db(path)
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.strip_dirs().sort_stats("cumulative").print_stats(15)
+    text = "\n".join(
+        line for line in out.getvalue().splitlines() if line.strip() and "Ordered by" not in line
+    )
+    total = stats.total_tt  # type: ignore[attr-defined]
+    breakdown = []
+    raw_stats = stats.stats  # type: ignore[attr-defined]
+    for label, func, where in BREAKDOWN:
+        cumulative = 0.0
+        for (filename, _line, name), (_cc, _nc, _tt, ct, _callers) in raw_stats.items():
+            if where.endswith(".py"):
+                match = filename.endswith(where) and name == func
+            else:  # a built-in method, e.g. "<method 'execute' of 'sqlite3.Connection' ...>"
+                match = func in name and where in name
+            if match:
+                if func == "__exit__":
+                    continue  # handled below
+                cumulative += ct
+        if func == "__exit__":
+            cumulative = commit_time(raw_stats)
+        breakdown.append((label, cumulative, cumulative / total if total else 0.0))
+    return Bulk(n, results, spent, n / spent, mode.profile, profile_seconds, text, breakdown)
+
+
+def commit_time(raw_stats: dict[Any, Any]) -> float:
+    """Time in COMMIT: sqlite3 execute calls made from the storage's _transaction."""
+    total = 0.0
+    for (filename, _line, name), (_cc, _nc, _tt, _ct, callers) in raw_stats.items():
+        if "execute" in name and "sqlite3.Connection" in name:
+            for (caller_file, _cl, caller_name), caller_stats in callers.items():
+                if caller_file.endswith("sqlite.py") and caller_name == "_transaction":
+                    total += caller_stats[3]
+        del filename
+    return total
+
+
+# -- goal 4: search over a large database ----------------------------------------------
+
+
+@dataclass
+class Search:
+    tickets: int
+    build_seconds: float
+    db_mb: float
+    big_total: int
+    matches: int
+    desk_ms: list[float]
+    decode_ms: list[float]
+    desk_with_index_ms: list[float]
+    raw: list[tuple[str, str, list[float], list[str]]]  # (name, index set, ms, plans)
+    desk_plan: list[str]
+    rss_before_search: float
+    paging: list[tuple[str, float, int]]  # (what, ms, items)
+    rss_after_paging: float
+
+
+def search_templates(tmp: Path) -> list[dict[str, Any]]:
+    """Real stored rows of tickets created through the Desk, one per template body."""
+    path = tmp / "templates.db"
+    desk = open_desk(path)
+    rows = [stored_row(path, "tickets", desk.tickets.create(body).id) for body in TEMPLATE_BODIES]
+    desk.close()
+    remove_db(path)
+    return rows
+
+
+class RowFactory:
+    """Realistic ticket rows for the search database, generated lazily in order."""
+
+    def __init__(self, templates: list[dict[str, Any]], count: int, seed_value: int = 7) -> None:
+        self.count = count
+        self.rng = random.Random(seed_value)
+        self.templates = []
+        for row in templates:
+            record = json.loads(row["data"])
+            patched = dict(record)
+            for key in ("id", "number", "customer_id", "status", "priority", "created_at",
+                        "updated_at"):  # fmt: skip
+                patched[key] = f"@@{key}@@"
+            text = json.dumps(patched, separators=(",", ":"), ensure_ascii=False)
+            text = text.replace("{", "{{").replace("}", "}}")
+            for key in ("id", "number", "customer_id", "status", "priority", "created_at",
+                        "updated_at"):  # fmt: skip
+                assert text.count(f'"@@{key}@@"') == 1, key
+                text = text.replace(f'"@@{key}@@"', f'"{{{key}}}"')
+            values = [row[c] for c in _TICKET_COLUMNS]
+            self.templates.append((text, values))
+        others = [f"cust_{k:05d}" for k in range(1, CUSTOMERS)]
+        # A mild skew (the busiest regular customer has ~3× the quietest one's tickets);
+        # one enterprise customer gets exactly BIG_CUSTOMER_TICKETS.
+        weights = [1 / (k + 1000) for k in range(len(others))]
+        self.others = others
+        self.cum_customers = list(_accumulate(weights))
+        self.big_at = set(self.rng.sample(range(count), min(BIG_CUSTOMER_TICKETS, count)))
+        self.statuses = list(STATUS_WEIGHTS)
+        self.cum_statuses = list(_accumulate(STATUS_WEIGHTS.values()))
+        self.priorities = list(PRIORITY_WEIGHTS)
+        self.cum_priorities = list(_accumulate(PRIORITY_WEIGHTS.values()))
+        self.end = T0 - timedelta(hours=1)
+        self.start = self.end - timedelta(days=730)
+        self.step_us = int(timedelta(days=730) / timedelta(microseconds=1)) // count
+        self.at = {c: _TICKET_COLUMNS.index(c) for c in _TICKET_COLUMNS}
+
+    def rows(self, first: int, stop: int) -> Iterator[tuple[Any, ...]]:
+        rng = self.rng
+        at = self.at
+        stop_statuses = ("resolved", "closed")
+        for i in range(first, stop):
+            text, template = self.templates[i % len(self.templates)]
+            created = self.start + timedelta(
+                microseconds=i * self.step_us + rng.randrange(self.step_us)
+            )
+            updated = created + timedelta(seconds=rng.randrange(3 * 86400))
+            customer = (
+                BIG_CUSTOMER
+                if i in self.big_at
+                else rng.choices(self.others, cum_weights=self.cum_customers)[0]
+            )
+            status = rng.choices(self.statuses, cum_weights=self.cum_statuses)[0]
+            priority = rng.choices(self.priorities, cum_weights=self.cum_priorities)[0]
+            ticket_id = new_id("ticket")
+            number = f"SK-{created.year}-{i + 1:07d}"
+            created_key = records.instant_key(created)
+            updated_key = records.instant_key(updated)
+            values = list(template)
+            values[at["id"]] = ticket_id
+            values[at["number"]] = number
+            values[at["customer_id"]] = customer
+            values[at["status"]] = status
+            values[at["priority_rank"]] = PRIORITIES.index(priority)
+            values[at["created_at"]] = created_key
+            values[at["updated_at"]] = updated_key
+            if status in stop_statuses:
+                values[at["next_due_at"]] = None
+            values[at["data"]] = text.format(
+                id=ticket_id, number=number, customer_id=customer, status=status,
+                priority=priority, created_at=created_key, updated_at=updated_key,
+            )  # fmt: skip
+            yield tuple(values)
+
+
+def _accumulate(values: Any) -> Iterator[float]:
+    total = 0.0
+    for value in values:
+        total += value
+        yield total
+
+
+def build_search_db(path: Path, templates: list[dict[str, Any]], count: int) -> float:
+    make_schema(path)
+    factory = RowFactory(templates, count)
+    conn = raw_connect(path)
+    # Build-only settings: no fsync at all and a 64 MiB page cache. The rows are
+    # generated lazily, so the process never holds more than one row at a time.
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("PRAGMA cache_size = -65536")
+    chunk = 50_000
+    t0 = time.perf_counter()
+    for first in range(0, count, chunk):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(TICKET_SQL, factory.rows(first, min(first + chunk, count)))
+        conn.execute("COMMIT")
+        if (first // chunk) % 4 == 3:
+            log(f"search db: {first + chunk:,} of {count:,} rows, {time.perf_counter() - t0:.0f} s")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    elapsed = time.perf_counter() - t0
+    conn.close()
+    return elapsed
+
+
+def search_where() -> tuple[str, list[Any]]:
+    statuses = SEARCH_FILTERS["status"]
+    ranks = [PRIORITIES.index(p) for p in SEARCH_FILTERS["priority"]]
+    return (
+        "t.customer_id IN (?) AND t.status IN (?, ?) AND t.priority_rank IN (?, ?)",
+        [BIG_CUSTOMER, *statuses, *ranks],
+    )
+
+
+# Raw variants: (name, ORDER BY clause). Each runs COUNT(*) and the page in one read
+# transaction and fetches the JSON text (no decoding).
+RAW_ORDERS = (
+    ("desk's SQL verbatim", "t.created_at DESC NULLS LAST, t.id DESC"),
+    ("ORDER BY created_at DESC", "t.created_at DESC"),
+    ("ORDER BY created_at DESC, seq DESC", "t.created_at DESC, t.seq DESC"),
+)
+BETTER_INDEX = (
+    "CREATE INDEX bench_tickets_customer_status_priority "
+    "ON tickets(customer_id, status, priority_rank, created_at)"
+)
+
+
+def plan(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[str]:
+    return [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()]
+
+
+def bench_search(mode: Mode, tmp: Path) -> Search:
+    path = tmp / "search.db"
+    templates = search_templates(tmp)
+    n = mode.search_tickets
+    log(f"search db: building {n:,} tickets with raw executemany")
+    build_seconds = build_search_db(path, templates, n)
+    db_mb = file_mb(path)
+    log(f"search db: built in {build_seconds:.0f} s, {db_mb:,.0f} MB")
+
+    desk = open_desk(path, seeded=False)  # already seeded when the schema was made
+    big = desk.tickets.search({"customer_id": BIG_CUSTOMER}, limit=1)
+    some = desk.tickets.search(SEARCH_FILTERS, sort=SEARCH_SORT, limit=25)
+    assert isinstance(some.items[0], Ticket)
+    assert all(
+        t.customer_id == BIG_CUSTOMER and t.status in ("open", "in_progress")
+        and t.priority in ("high", "critical")
+        for t in some.items
+    )  # fmt: skip
+    keys = [t.created_at for t in some.items]
+    assert keys == sorted(keys, reverse=True)
+    rss_before = peak_rss_mb()
+
+    def desk_search() -> object:
+        return desk.tickets.search(SEARCH_FILTERS, sort=SEARCH_SORT, limit=25)
+
+    log(f"search: desk, {mode.search_runs} runs")
+    desk_ms = latency_ms(mode.search_runs, desk_search)
+
+    raw = raw_connect(path)
+    where, params = search_where()
+    count_sql = f"SELECT COUNT(*) FROM tickets t WHERE {where}"
+    page_sqls = {
+        name: f"SELECT t.data FROM tickets t WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
+        for name, order in RAW_ORDERS
+    }
+    page_params = [*params, 25, 0]
+    desk_plan = [f"count: {p}" for p in plan(raw, count_sql, params)] + [
+        f"page: {p}" for p in plan(raw, page_sqls["desk's SQL verbatim"], page_params)
+    ]
+
+    # Decoding alone: records.loads of the 25 JSON records of the page.
+    page_data = [row[0] for row in raw.execute(page_sqls[RAW_ORDERS[0][0]], page_params)]
+    decode_ms = latency_ms(
+        mode.search_runs, lambda: [records.loads(d, Ticket) for d in page_data], warmup=5
+    )
+
+    def raw_query(sql: str) -> Callable[[], object]:
+        def run() -> object:
+            raw.execute("BEGIN")
+            total = raw.execute(count_sql, params).fetchone()[0]
+            rows = raw.execute(sql, page_params).fetchall()
+            raw.execute("COMMIT")
+            return total, rows
+
+        return run
+
+    results: list[tuple[str, str, list[float], list[str]]] = []
+    for index_set in ("stock indexes", "+ (customer_id, status, priority_rank, created_at)"):
+        if index_set != "stock indexes":
+            log("search: creating the better index")
+            raw.execute(BETTER_INDEX)
+        for name, _order in RAW_ORDERS:
+            sql = page_sqls[name]
+            log(f"search: raw {name} [{index_set}]")
+            samples = latency_ms(mode.search_runs, raw_query(sql))
+            plans = [f"count: {p}" for p in plan(raw, count_sql, params)] + [
+                f"page: {p}" for p in plan(raw, sql, page_params)
+            ]
+            results.append((name, index_set, samples, plans))
+    total, rows = raw_query(page_sqls[RAW_ORDERS[0][0]])()
+    matches = int(total)  # type: ignore[call-overload]
+    assert len(rows) == min(25, matches)  # type: ignore[arg-type]
+
+    # The desk once more, with the better index present (for the proposals), then the
+    # stock schema back for the memory goal.
+    desk.close()
+    desk = open_desk(path, seeded=False)
+    log("search: desk with the better index")
+    desk_with_index_ms = latency_ms(mode.search_runs, desk_search)
+    raw.execute("DROP INDEX bench_tickets_customer_status_priority")
+    raw.close()
+    desk.close()
+
+    # Goal 5: page through the big database in a fresh desk (its caches start cold).
+    gc.collect()
+    desk = open_desk(path, seeded=False)
+    paging: list[tuple[str, float, int]] = []
+    log("paging: 40 pages of 25 of the big customer")
+    t0 = time.perf_counter()
+    seen = 0
+    for page in range(1, 41):
+        got = desk.tickets.search({"customer_id": BIG_CUSTOMER}, page=page, limit=25)
+        seen += len(got.items)
+    paging.append(("40 pages × 25, one customer (total)", (time.perf_counter() - t0) * 1e3, seen))
+    for page in (1, 1000):
+        log(f"paging: no filters, page {page}")
+        t0 = time.perf_counter()
+        got = desk.tickets.search(None, page=page, limit=25)
+        paging.append(
+            (f"no filters, page {page} of 25", (time.perf_counter() - t0) * 1e3, len(got.items))
+        )
+    desk.close()
+    rss_after = peak_rss_mb()
+    remove_db(path)
+    return Search(
+        tickets=n,
+        build_seconds=build_seconds,
+        db_mb=db_mb,
+        big_total=big.total,
+        matches=matches,
+        desk_ms=desk_ms,
+        decode_ms=decode_ms,
+        desk_with_index_ms=desk_with_index_ms,
+        raw=results,
+        desk_plan=desk_plan,
+        rss_before_search=rss_before,
+        paging=paging,
+        rss_after_paging=rss_after,
+    )
+
+
+# -- the report ------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def p90(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=10)[-1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument("--dir", help="where to put the temporary databases")
+    options = parser.parse_args(argv)
+    mode = QUICK if options.quick else FULL
+
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    print("Desk on SQLite benchmark: supportkit vs plain sqlite3 on the same schema")
+    print(f"  mode:      {mode.name}")
+    print(f"  machine:   {platform.platform()}")
+    print(f"  cpu:       {cpu_model()}")
+    print(f"  nproc:     {affinity or os.cpu_count()} (cpu_count {os.cpu_count()})")
+    print(f"  python:    {platform.python_implementation()} {platform.python_version()}")
+    print(f"  sqlite:    {sqlite3.sqlite_version} (Python sqlite3 module)")
+    print(
+        "  packages:  "
+        + ", ".join(
+            f"{name} {version(name)}" for name in ("supportkit", "attrs", "cattrs", "sqlite-utils")
+        )
+    )
+    print(
+        f"  sizes:     {mode.rounds} rounds × {mode.per_round} single writes; bulk "
+        f"{mode.bulk:,}; search database {mode.search_tickets:,} tickets, "
+        f"{mode.search_runs} runs per search"
+    )
+    print("  settings:  files in a temporary directory, WAL, synchronous=NORMAL on both sides")
+    if hasattr(os, "getloadavg"):
+        print(f"  load avg:  {' '.join(f'{x:.2f}' for x in os.getloadavg())} (at start)")
+    print(flush=True)
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_desk_", dir=options.dir))
+    try:
+        single = bench_single_writes(mode, tmp)
+        search = bench_search(mode, tmp)
+        bulk = bench_bulk(mode, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if hasattr(os, "getloadavg"):
+        print(f"  load avg:  {' '.join(f'{x:.2f}' for x in os.getloadavg())} (at end)\n")
+
+    # -- single writes
+    print("Single writes, one transaction each: operations/s, median (best) of the rounds")
+    header = f"{'operation':<44} {'supportkit':>18} {'raw sqlite3':>18} {'ratio':>7}"
+    print(header)
+    print("-" * len(header))
+    rows = (
+        ("tickets.create, plain body", single.create_plain, single.raw_ticket),
+        ("tickets.create, body with a 33 B attachment", single.create_attachment,
+         single.raw_ticket),
+        ("comments.add", single.comment, single.raw_comment),
+    )  # fmt: skip
+    for label, desk_rates, raw_rates in rows:
+        print(
+            f"{label:<44} "
+            f"{fmt_rate(desk_rates.median) + ' (' + fmt_rate(desk_rates.best) + ')':>18} "
+            f"{fmt_rate(raw_rates.median) + ' (' + fmt_rate(raw_rates.best) + ')':>18} "
+            f"{desk_rates.median / raw_rates.median:>6.2f}×"
+        )
+    print()
+
+    # -- bulk
+    print(f"Bulk import of {bulk.count:,} tickets")
+    for batch_size, (seconds, rate) in bulk.desk.items():
+        print(
+            f"  create_many(batch_size={batch_size:<5}) {seconds:8.1f} s {fmt_rate(rate):>9} "
+            f"tickets/s   {rate / bulk.raw_rate:.3f}× raw"
+        )
+    print(
+        f"  raw executemany, one transaction  {bulk.raw_seconds:8.1f} s "
+        f"{fmt_rate(bulk.raw_rate):>9} tickets/s"
+    )
+    print()
+    print(
+        f"cProfile of create_many({bulk.profile_count:,} tickets, batch_size=500): "
+        f"{bulk.profile_seconds:.1f} s under the profiler; top 15 by cumulative time"
+    )
+    print(bulk.profile_text)
+    print()
+    print("Where create_many's time goes (cumulative, share of the profiled total)")
+    for label, seconds, share in bulk.breakdown:
+        print(f"  {label:<46} {seconds:7.2f} s {share:7.1%}")
+    print()
+
+    # -- search
+    desk_median = statistics.median(search.desk_ms)
+    print(
+        f"Search over {search.tickets:,} tickets (built in {search.build_seconds:.0f} s, "
+        f"{search.db_mb:,.0f} MB); customer {BIG_CUSTOMER} has {search.big_total:,} tickets, "
+        f"{search.matches} match the filters"
+    )
+    print(
+        "  desk.tickets.search({customer_id, status: [open, in_progress], "
+        "priority: [high, critical]}, sort created_at desc, limit 25)"
+    )
+    header = f"  {'variant':<38} {'indexes':<28} {'median ms':>10} {'p90 ms':>8} {'min ms':>8}"
+    print(header)
+    print("  " + "-" * (len(header) - 2))
+
+    def line(name: str, index_set: str, samples: list[float]) -> None:
+        print(
+            f"  {name:<38} {index_set:<28} {fmt_ms(statistics.median(samples)):>10} "
+            f"{fmt_ms(p90(samples)):>8} {fmt_ms(min(samples)):>8}"
+        )
+
+    line("desk.tickets.search", "stock indexes", search.desk_ms)
+    line("  of which records.loads × 25", "", search.decode_ms)
+    line("desk.tickets.search", "+ better index", search.desk_with_index_ms)
+    for name, index_set, samples, _plans in search.raw:
+        short = "stock indexes" if index_set == "stock indexes" else "+ better index"
+        line(f"raw: {name}", short, samples)
+    best_name, best_set, best_samples, _ = min(
+        search.raw, key=lambda item: statistics.median(item[2])
+    )
+    best_raw = statistics.median(best_samples)
+    print()
+    print("  EXPLAIN QUERY PLAN")
+    print("    desk's SQL, stock indexes:")
+    for item in search.desk_plan:
+        print(f"      {item}")
+    for name, index_set, _samples, plans in search.raw:
+        if name == "desk's SQL verbatim" and index_set == "stock indexes":
+            continue
+        print(f"    raw {name} [{index_set}]:")
+        for item in plans:
+            print(f"      {item}")
+    print()
+    print("Paging the search database (fresh desk, stock indexes)")
+    for what, ms, items in search.paging:
+        print(f"  {what:<40} {fmt_ms(ms):>10} ms  {items:>5} tickets")
+    print(
+        f"  peak RSS: {search.rss_before_search:.0f} MB after building the database, "
+        f"{search.rss_after_paging:.0f} MB after searching and paging"
+    )
+    final_rss = peak_rss_mb()
+    print(f"  peak RSS of the whole run (after the bulk import too): {final_rss:.0f} MB")
+    print()
+
+    # -- goals
+    create_x = single.create_plain.median / single.raw_ticket.median
+    comment_x = single.comment.median / single.raw_comment.median
+    bulk_best_size, (_, bulk_best_rate) = max(bulk.desk.items(), key=lambda kv: kv[1][1])
+    bulk_x = bulk_best_rate / bulk.raw_rate
+    search_x = desk_median / best_raw
+    print("Goals")
+    goals = (
+        (
+            f"tickets.create ≥ {GOAL_CREATE}× raw one-row transactions",
+            f"{create_x:.2f}× ({fmt_rate(single.create_plain.median)} vs "
+            f"{fmt_rate(single.raw_ticket.median)}/s)",
+            create_x >= GOAL_CREATE,
+        ),
+        (
+            f"comments.add ≥ {GOAL_COMMENT}× raw one-row transactions",
+            f"{comment_x:.2f}× ({fmt_rate(single.comment.median)} vs "
+            f"{fmt_rate(single.raw_comment.median)}/s)",
+            comment_x >= GOAL_COMMENT,
+        ),
+        (
+            f"create_many ≥ {GOAL_BULK}× raw executemany ({bulk.count:,})",
+            f"{bulk_x:.3f}× (batch_size={bulk_best_size}: {fmt_rate(bulk_best_rate)} vs "
+            f"{fmt_rate(bulk.raw_rate)}/s)",
+            bulk_x >= GOAL_BULK,
+        ),
+        (
+            f"search median ≤ {GOAL_SEARCH_MS:g} ms ({search.tickets:,} tickets)",
+            f"{fmt_ms(desk_median)} ms",
+            desk_median <= GOAL_SEARCH_MS,
+        ),
+        (
+            f"search ≤ {GOAL_SEARCH_X}× best raw indexed query",
+            f"{search_x:.1f}× (best raw: {best_name} [{best_set}], {fmt_ms(best_raw)} ms)",
+            search_x <= GOAL_SEARCH_X,
+        ),
+        (
+            f"peak RSS < {GOAL_RSS_MB:g} MB through build, search, paging",
+            f"{search.rss_after_paging:.0f} MB",
+            search.rss_after_paging < GOAL_RSS_MB,
+        ),
+    )
+    for label, measured, ok in goals:
+        print(f"  {label:<56} {measured:<62} {verdict(ok)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
