@@ -34,26 +34,36 @@ that yields a fresh, *empty* storage and closes it afterwards::
             storage.close()
 
 pytest collects classes whose names start with ``Test``: the suite's own name does not,
-so it only runs through a subclass. Every test builds its data itself with one fixed
-instant, :data:`NOW` (no test reads a clock), and uses nothing but the ``Storage`` and
-``Transaction`` interface, so the suite holds for any database. A backend that cannot
-support something is expected to fail here, not to be excused: override a test only
-to skip it, with a reason.
+so it only runs through a subclass. The ``storage`` fixture may also come from a
+``conftest.py``. Every test builds its own data with one fixed instant, :data:`NOW`
+(no test reads a clock), and uses nothing but the ``Storage`` and ``Transaction``
+interface, so the suite holds for any database. One test writes from several threads
+at once: a storage must be usable from more than one thread. To leave out a test a
+backend cannot pass yet, override it in the subclass and mark it
+``@pytest.mark.skip(reason=...)``, so the gap stays visible.
 
-Some behaviour the interface leaves to the backend and the suite therefore does not
-require: the exact numbers of ``next_ticket_number`` after a rolled-back transaction
-(they may leave gaps; they must stay unique and increasing), the values of
-``config_version`` (they must change on every configuration change), and what a
-search whose text has no words at all does (it may refuse it with ``ValidationError``).
+Some behaviour the interface leaves open, and the suite does not pin down: the numbers
+``next_ticket_number`` gives after a rolled-back transaction (there may be a gap; they
+stay unique and increasing), the values of ``config_version`` (it must change on every
+configuration change and never return to an earlier value), and what a search whose
+text has no words at all does (it may refuse it with ``ValidationError``).
 
-What the suite does require beyond the docstrings, because a Desk relies on it:
+What the suite requires where the docstrings are terse, because callers rely on it:
 
 - a search sorts tickets that have no value for the sort field (no SLA, or a clock
   standing still so that its due date is unknown) after all others, in either
-  direction, and breaks ties by ticket id;
-- ``text`` matches words case-insensitively, and all its words must occur somewhere in
-  the ticket — its title, its description or its (searchable) comments;
-- duplicate ids (and ticket numbers) raise :class:`~supportkit.errors.AlreadyExists`.
+  direction, and breaks ties by ticket id, the same way throughout one search;
+- ``text`` is plain words, matched case-insensitively; every word must occur somewhere
+  in the ticket — its title, its description or its searched comments — but not
+  necessarily all in the same one; query syntax of any engine (``OR``, ``*``, ``"``,
+  ``NEAR(…)``, ``col:word``, ``-word``, ``%``) is neither an error nor syntax;
+- SLA statuses are those of :func:`supportkit.sla.clock_status` at ``query.now``,
+  including its boundaries (at risk from the warning instant on, breached only after
+  the due instant);
+- comments are listed oldest first by ``created_at``, whatever order they were stored
+  or moved in;
+- a duplicate ticket id or number, and a duplicate comment id, raise
+  :class:`~supportkit.errors.AlreadyExists` and change nothing.
 
 This module is for tests: it imports pytest, and nothing else in supportkit imports it.
 """
@@ -62,7 +72,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final
 
@@ -466,18 +476,10 @@ def _minimal_ticket() -> Ticket:
 class StorageConformance:
     """The storage conformance suite; see the module docstring.
 
-    Subclass it as ``Test…`` and define a ``storage`` fixture that yields a fresh, empty
-    :class:`~supportkit.storage.Storage` (and closes it afterwards).
+    Subclass it as ``Test…`` and provide a ``storage`` fixture, in the subclass or in a
+    ``conftest.py``, that yields a fresh, empty :class:`~supportkit.storage.Storage` and
+    closes it afterwards. Every test asks for that fixture; nothing else is needed.
     """
-
-    @pytest.fixture
-    def storage(self) -> Iterator[Storage]:
-        """Replace this: yield a fresh, empty storage of the backend under test."""
-        raise NotImplementedError(
-            f"{type(self).__name__} must define a `storage` fixture that yields a fresh,"
-            " empty supportkit.storage.Storage"
-        )
-        yield  # pragma: no cover - makes this a generator, like the fixtures replacing it
 
     # -- transactions ---------------------------------------------------------------------
 

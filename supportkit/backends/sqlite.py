@@ -476,12 +476,14 @@ def _sla_clause(prefix: str, statuses: Sequence[str], now: str, params: list[Any
     return "(" + " OR ".join(parts) + ")"
 
 
-def fts_query(text: str) -> str:
-    """Plain words as an FTS5 query: every word must occur; no query syntax passes."""
-    words = _WORD.findall(text)
+def fts_words(text: str) -> list[str]:
+    """Plain words as FTS5 phrase queries, one per distinct word; no syntax passes."""
+    words = list(dict.fromkeys(word.lower() for word in _WORD.findall(text)))
     if not words:
         raise ValidationError.for_field("q", "the search text has no words to search for")
-    return " ".join('"' + word.replace('"', '""') + '"' for word in words)
+    if len(words) > 16:
+        raise ValidationError.for_field("q", "at most 16 words to search for")
+    return ['"' + word.replace('"', '""') + '"' for word in words]
 
 
 class _SQLiteTransaction(Transaction):
@@ -592,16 +594,18 @@ class _SQLiteTransaction(Transaction):
         if query.response_sla_statuses:
             where.append(_sla_clause("response", query.response_sla_statuses, now, params))
         if query.text:
-            match = fts_query(query.text)
+            # Every word must occur somewhere in the ticket: its title, its description
+            # or one of its comments (customer-visible ones only, unless internal).
             visibility = "" if query.text_internal else " AND c.visibility = 'customer'"
-            where.append(
-                "t.seq IN (SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH ?"
-                " UNION SELECT tk.seq FROM comments_fts"
-                " JOIN comments c ON c.seq = comments_fts.rowid"
-                " JOIN tickets tk ON tk.id = c.ticket_id"
-                f" WHERE comments_fts MATCH ?{visibility})"
-            )
-            params.extend([match, match])
+            for word in fts_words(query.text):
+                where.append(
+                    "t.seq IN (SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH ?"
+                    " UNION SELECT tk.seq FROM comments_fts"
+                    " JOIN comments c ON c.seq = comments_fts.rowid"
+                    " JOIN tickets tk ON tk.id = c.ticket_id"
+                    f" WHERE comments_fts MATCH ?{visibility})"
+                )
+                params.extend([word, word])
         sql_where = (" WHERE " + " AND ".join(where)) if where else ""
         column = _SORT_COLUMNS[query.sort]
         order = "DESC" if query.descending else "ASC"
@@ -662,11 +666,13 @@ class _SQLiteTransaction(Transaction):
     def list_comments(self, ticket_id: str, *, visibility: str | None = None) -> list[Comment]:
         if visibility is None:
             rows = self._run(
-                "SELECT data FROM comments WHERE ticket_id = ? ORDER BY seq", (ticket_id,)
+                "SELECT data FROM comments WHERE ticket_id = ? ORDER BY created_at, seq",
+                (ticket_id,),
             )
         else:
             rows = self._run(
-                "SELECT data FROM comments WHERE ticket_id = ? AND visibility = ? ORDER BY seq",
+                "SELECT data FROM comments WHERE ticket_id = ? AND visibility = ? "
+                "ORDER BY created_at, seq",
                 (ticket_id, visibility),
             )
         return [records.loads(row[0], Comment) for row in rows.fetchall()]
