@@ -267,6 +267,21 @@ class TicketCloner:
         return [self.next() for _ in range(n)]
 
 
+class MixCloner:
+    """Clones of several template rows, in turn (the bulk import's mix of bodies)."""
+
+    def __init__(self, cloners: list[TicketCloner]) -> None:
+        self.cloners = cloners
+        self.count = 0
+
+    def many(self, n: int) -> list[tuple[Any, ...]]:
+        rows = []
+        for _ in range(n):
+            rows.append(self.cloners[self.count % len(self.cloners)].next())
+            self.count += 1
+        return rows
+
+
 @dataclass
 class Rates:
     """Operations per second, one figure per round."""
@@ -319,6 +334,7 @@ class SingleWrites:
     raw_ticket: Rates
     comment: Rates
     raw_comment: Rates
+    comment_profile: str = ""
 
 
 def bench_single_writes(mode: Mode, tmp: Path) -> SingleWrites:
@@ -406,6 +422,14 @@ def bench_single_writes(mode: Mode, tmp: Path) -> SingleWrites:
         for rates, action in sides[shift:] + sides[:shift]:
             rates.per_round.append(timed_rate(n, action))
 
+    log("comments: profiling 1,000 comments.add")
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(1000):
+        desk_comment()
+    profiler.disable()
+    result.comment_profile = profile_report(profiler, 15)[1]
+
     desk.close()
     raw.close()
     remove_db(desk_path)
@@ -420,6 +444,7 @@ def bench_single_writes(mode: Mode, tmp: Path) -> SingleWrites:
 class Bulk:
     count: int
     desk: dict[int, tuple[float, float]]  # batch size -> (seconds, tickets/s)
+    deciles: dict[int, list[float]]  # batch size -> tickets/s in each tenth of the import
     raw_seconds: float
     raw_rate: float
     profile_count: int
@@ -428,10 +453,19 @@ class Bulk:
     breakdown: list[tuple[str, float, float]]  # (what, cumulative s, share)
 
 
-def bodies(n: int) -> Iterator[dict[str, Any]]:
-    plain = seed_ticket(attachments=[])
-    for _ in range(n):
-        yield dict(plain)
+def bodies(
+    n: int, marks: list[tuple[int, float]] | None = None, batch_size: int = 1
+) -> Iterator[dict[str, Any]]:
+    """``n`` create bodies, the four templates in turn; ``marks`` gets (count, time)
+    about every tenth of the way (on a batch boundary: ``create_many`` pulls a whole
+    batch before writing it), to show how the rate changes as the database grows."""
+    step = max(batch_size, -(-n // 10 // batch_size) * batch_size)
+    for i in range(n):
+        if marks is not None and i % step == 0:
+            marks.append((i, time.perf_counter()))
+        yield dict(TEMPLATE_BODIES[i % len(TEMPLATE_BODIES)])
+    if marks is not None:
+        marks.append((n, time.perf_counter()))
 
 
 # What the create path spends its time on: (label, function name, file suffix).
@@ -452,27 +486,36 @@ BREAKDOWN = (
 def bench_bulk(mode: Mode, tmp: Path) -> Bulk:
     n = mode.bulk
     results: dict[int, tuple[float, float]] = {}
-    template_row: dict[str, Any] | None = None
+    deciles: dict[int, list[float]] = {}
+    template_rows: list[dict[str, Any]] = []
     for batch_size in mode.batch_sizes:
         path = tmp / f"bulk_desk_{batch_size}.db"
         desk = open_desk(path)
         log(f"bulk: create_many of {n:,} tickets, batch_size={batch_size}")
+        marks: list[tuple[int, float]] = []
         t0 = time.perf_counter()
-        created = desk.tickets.create_many(bodies(n), batch_size=batch_size)
+        created = desk.tickets.create_many(bodies(n, marks, batch_size), batch_size=batch_size)
         elapsed = time.perf_counter() - t0
         assert created == n
         results[batch_size] = (elapsed, n / elapsed)
-        if template_row is None:
-            first = desk.tickets.search(limit=1).items[0]
-            template_row = stored_row(path, "tickets", first.id)
+        marks[-1] = (n, t0 + elapsed)  # the last batch ends when create_many returns
+        deciles[batch_size] = [
+            (b[0] - a[0]) / (b[1] - a[1]) for a, b in zip(marks, marks[1:], strict=False)
+        ]
+        log(f"bulk: {elapsed:.0f} s; tickets/s by step: "
+            + ", ".join(fmt_rate(x) for x in deciles[batch_size]))  # fmt: skip
+        if not template_rows:  # the first four tickets: one of each template
+            conn = sqlite3.connect(str(path))
+            ids = [r[0] for r in conn.execute("SELECT id FROM tickets ORDER BY seq LIMIT 4")]
+            conn.close()
+            template_rows = [stored_row(path, "tickets", ticket_id) for ticket_id in ids]
         desk.close()
         remove_db(path)
 
-    assert template_row is not None
     path = tmp / "bulk_raw.db"
     make_schema(path)
     raw = raw_connect(path)
-    cloner = TicketCloner(template_row, "RAW")
+    cloner = MixCloner([TicketCloner(row, f"RAW{k}") for k, row in enumerate(template_rows)])
     log(f"bulk: raw executemany of {n:,} ticket rows in one transaction")
     spent = 0.0
     t0 = time.perf_counter()
@@ -504,12 +547,7 @@ def bench_bulk(mode: Mode, tmp: Path) -> Bulk:
     profile_seconds = time.perf_counter() - t0
     desk.close()
     remove_db(path)
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out)
-    stats.strip_dirs().sort_stats("cumulative").print_stats(15)
-    text = "\n".join(
-        line for line in out.getvalue().splitlines() if line.strip() and "Ordered by" not in line
-    )
+    stats, text = profile_report(profiler, 15)
     total = stats.total_tt  # type: ignore[attr-defined]
     breakdown = []
     raw_stats = stats.stats  # type: ignore[attr-defined]
@@ -527,7 +565,21 @@ def bench_bulk(mode: Mode, tmp: Path) -> Bulk:
         if func == "__exit__":
             cumulative = commit_time(raw_stats)
         breakdown.append((label, cumulative, cumulative / total if total else 0.0))
-    return Bulk(n, results, spent, n / spent, mode.profile, profile_seconds, text, breakdown)
+    return Bulk(
+        n, results, deciles, spent, n / spent, mode.profile, profile_seconds, text, breakdown
+    )
+
+
+def profile_report(profiler: cProfile.Profile, top: int) -> tuple[pstats.Stats, str]:
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.strip_dirs().sort_stats("cumulative").print_stats(top)
+    text = "\n".join(
+        line
+        for line in out.getvalue().splitlines()
+        if line.strip() and "Ordered by" not in line and "List reduced" not in line
+    )
+    return stats, text
 
 
 def commit_time(raw_stats: dict[Any, Any]) -> float:
@@ -555,11 +607,18 @@ class Search:
     desk_ms: list[float]
     decode_ms: list[float]
     desk_with_index_ms: list[float]
+    desk_analyzed_ms: list[float]
     raw: list[tuple[str, str, list[float], list[str]]]  # (name, index set, ms, plans)
     desk_plan: list[str]
     rss_before_search: float
     paging: list[tuple[str, float, int]]  # (what, ms, items)
     rss_after_paging: float
+    create_ms: list[float]  # desk.tickets.create on the large database
+    raw_insert_ms: list[float]  # one-row raw transactions on it
+    load_ms: list[float]  # the routing's open-ticket count query alone
+    load_scanned: int  # index entries that query walks
+    load_open: int  # of which open tickets
+    load_plan: list[str]
 
 
 def search_templates(tmp: Path) -> list[dict[str, Any]]:
@@ -692,10 +751,15 @@ RAW_ORDERS = (
     ("ORDER BY created_at DESC", "t.created_at DESC"),
     ("ORDER BY created_at DESC, seq DESC", "t.created_at DESC, t.seq DESC"),
 )
+BETTER_INDEX_NAME = "bench_tickets_customer_status_priority"
 BETTER_INDEX = (
-    "CREATE INDEX bench_tickets_customer_status_priority "
-    "ON tickets(customer_id, status, priority_rank, created_at)"
+    f"CREATE INDEX {BETTER_INDEX_NAME} ON tickets(customer_id, status, priority_rank, created_at)"
 )
+LOAD_SQL = (
+    "SELECT assignee, COUNT(*) FROM tickets WHERE assignee IN (?, ?) "
+    "AND status NOT IN (?, ?) GROUP BY assignee"
+)
+LOAD_PARAMS = ("agent_network_specialist", "agent_tech_001", "closed", "resolved")
 
 
 def plan(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[str]:
@@ -759,21 +823,49 @@ def bench_search(mode: Mode, tmp: Path) -> Search:
         return run
 
     results: list[tuple[str, str, list[float], list[str]]] = []
+    forced = (
+        f"SELECT t.data FROM tickets t INDEXED BY {BETTER_INDEX_NAME} WHERE {where} "
+        "ORDER BY t.created_at DESC LIMIT ? OFFSET ?"
+    )
     for index_set in ("stock indexes", "+ (customer_id, status, priority_rank, created_at)"):
+        variants = list(page_sqls.items())
         if index_set != "stock indexes":
             log("search: creating the better index")
             raw.execute(BETTER_INDEX)
-        for name, _order in RAW_ORDERS:
-            sql = page_sqls[name]
+            variants.append(("INDEXED BY it, ORDER BY created_at DESC", forced))
+        for name, sql in variants:
             log(f"search: raw {name} [{index_set}]")
             samples = latency_ms(mode.search_runs, raw_query(sql))
             plans = [f"count: {p}" for p in plan(raw, count_sql, params)] + [
                 f"page: {p}" for p in plan(raw, sql, page_params)
             ]
             results.append((name, index_set, samples, plans))
-    total, rows = raw_query(page_sqls[RAW_ORDERS[0][0]])()
-    matches = int(total)  # type: ignore[call-overload]
-    assert len(rows) == min(25, matches)  # type: ignore[arg-type]
+    # What the planner picks once it has statistics (PRAGMA optimize's sampled ANALYZE).
+    log("search: ANALYZE (analysis_limit=1000)")
+    raw.execute("PRAGMA analysis_limit = 1000")
+    raw.execute("ANALYZE")
+    analyzed = "+ (customer_id, status, priority_rank, created_at), ANALYZE"
+    for name in ("desk's SQL verbatim", "ORDER BY created_at DESC"):
+        sql = page_sqls[name]
+        log(f"search: raw {name} [{analyzed}]")
+        samples = latency_ms(mode.search_runs, raw_query(sql))
+        plans = [f"count: {p}" for p in plan(raw, count_sql, params)] + [
+            f"page: {p}" for p in plan(raw, sql, page_params)
+        ]
+        results.append((name, analyzed, samples, plans))
+    desk.close()
+    desk = open_desk(path, seeded=False)
+    log("search: desk with the better index and ANALYZE")
+    desk_analyzed_ms = latency_ms(mode.search_runs, desk_search)
+    desk.close()
+    raw.execute("DROP TABLE sqlite_stat1")
+    raw.execute(f"DROP INDEX {BETTER_INDEX_NAME}")
+    raw.execute(BETTER_INDEX)  # the same index again, without statistics
+
+    raw.execute("BEGIN")
+    matches = int(raw.execute(count_sql, params).fetchone()[0])
+    assert len(raw.execute(forced, page_params).fetchall()) == min(25, matches)
+    raw.execute("COMMIT")
 
     # The desk once more, with the better index present (for the proposals), then the
     # stock schema back for the memory goal.
@@ -781,7 +873,30 @@ def bench_search(mode: Mode, tmp: Path) -> Search:
     desk = open_desk(path, seeded=False)
     log("search: desk with the better index")
     desk_with_index_ms = latency_ms(mode.search_runs, desk_search)
-    raw.execute("DROP INDEX bench_tickets_customer_status_priority")
+    raw.execute(f"DROP INDEX {BETTER_INDEX_NAME}")
+    desk.close()
+
+    # Writes on the large database: the create path counts the open tickets of the
+    # routing team's members (least_loaded/skills), which walks every ticket they have.
+    log("create on the large database")
+    desk = open_desk(path, seeded=False)
+    plain = seed_ticket(attachments=[])
+    runs = 10 if mode is QUICK else 30
+    create_ms = latency_ms(runs, lambda: desk.tickets.create(plain), warmup=3)
+    cloner = TicketCloner(templates[0], "BIGRAW")
+
+    def raw_insert() -> None:
+        raw.execute("BEGIN IMMEDIATE")
+        raw.execute(TICKET_SQL, cloner.next())
+        raw.execute("COMMIT")
+
+    raw_insert_ms = latency_ms(runs, raw_insert, warmup=3)
+    load_ms = latency_ms(runs, lambda: raw.execute(LOAD_SQL, LOAD_PARAMS).fetchall(), warmup=3)
+    load_scanned = raw.execute(
+        "SELECT COUNT(*) FROM tickets WHERE assignee IN (?, ?)", LOAD_PARAMS[:2]
+    ).fetchone()[0]
+    load_open = sum(row[1] for row in raw.execute(LOAD_SQL, LOAD_PARAMS))
+    load_plan = plan(raw, LOAD_SQL, LOAD_PARAMS)
     raw.close()
     desk.close()
 
@@ -815,15 +930,29 @@ def bench_search(mode: Mode, tmp: Path) -> Search:
         desk_ms=desk_ms,
         decode_ms=decode_ms,
         desk_with_index_ms=desk_with_index_ms,
+        desk_analyzed_ms=desk_analyzed_ms,
         raw=results,
         desk_plan=desk_plan,
         rss_before_search=rss_before,
         paging=paging,
         rss_after_paging=rss_after,
+        create_ms=create_ms,
+        raw_insert_ms=raw_insert_ms,
+        load_ms=load_ms,
+        load_scanned=int(load_scanned),
+        load_open=int(load_open),
+        load_plan=load_plan,
     )
 
 
 # -- the report ------------------------------------------------------------------------
+
+
+SHORT_SETS = {
+    "stock indexes": "stock indexes",
+    "+ (customer_id, status, priority_rank, created_at)": "+ better index",
+    "+ (customer_id, status, priority_rank, created_at), ANALYZE": "+ better, ANALYZE",
+}
 
 
 def verdict(ok: bool) -> str:
@@ -895,12 +1024,20 @@ def main(argv: list[str] | None = None) -> int:
         )
     print()
 
+    print("cProfile of 1,000 comments.add (one transaction each): top 15 by cumulative time")
+    print(single.comment_profile)
+    print()
+
     # -- bulk
-    print(f"Bulk import of {bulk.count:,} tickets")
+    print(f"Bulk import of {bulk.count:,} tickets (the four template bodies in turn)")
     for batch_size, (seconds, rate) in bulk.desk.items():
         print(
             f"  create_many(batch_size={batch_size:<5}) {seconds:8.1f} s {fmt_rate(rate):>9} "
             f"tickets/s   {rate / bulk.raw_rate:.3f}× raw"
+        )
+        print(
+            "      tickets/s, each tenth of the import: "
+            + ", ".join(fmt_rate(x) for x in bulk.deciles[batch_size])
         )
     print(
         f"  raw executemany, one transaction  {bulk.raw_seconds:8.1f} s "
@@ -929,22 +1066,22 @@ def main(argv: list[str] | None = None) -> int:
         "  desk.tickets.search({customer_id, status: [open, in_progress], "
         "priority: [high, critical]}, sort created_at desc, limit 25)"
     )
-    header = f"  {'variant':<38} {'indexes':<28} {'median ms':>10} {'p90 ms':>8} {'min ms':>8}"
+    header = f"  {'variant':<46} {'indexes':<18} {'median ms':>10} {'p90 ms':>8} {'min ms':>8}"
     print(header)
     print("  " + "-" * (len(header) - 2))
 
     def line(name: str, index_set: str, samples: list[float]) -> None:
         print(
-            f"  {name:<38} {index_set:<28} {fmt_ms(statistics.median(samples)):>10} "
+            f"  {name:<46} {index_set:<18} {fmt_ms(statistics.median(samples)):>10} "
             f"{fmt_ms(p90(samples)):>8} {fmt_ms(min(samples)):>8}"
         )
 
     line("desk.tickets.search", "stock indexes", search.desk_ms)
     line("  of which records.loads × 25", "", search.decode_ms)
     line("desk.tickets.search", "+ better index", search.desk_with_index_ms)
+    line("desk.tickets.search", "+ better, ANALYZE", search.desk_analyzed_ms)
     for name, index_set, samples, _plans in search.raw:
-        short = "stock indexes" if index_set == "stock indexes" else "+ better index"
-        line(f"raw: {name}", short, samples)
+        line(f"raw: {name}", SHORT_SETS[index_set], samples)
     best_name, best_set, best_samples, _ = min(
         search.raw, key=lambda item: statistics.median(item[2])
     )
@@ -960,6 +1097,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"    raw {name} [{index_set}]:")
         for item in plans:
             print(f"      {item}")
+    print()
+    print(f"Writes on the {search.tickets:,}-ticket database, ms per operation: median (min)")
+    for what, samples in (
+        ("desk.tickets.create, plain body", search.create_ms),
+        ("raw one-row insert transaction", search.raw_insert_ms),
+        ("routing's open-ticket count query alone", search.load_ms),
+    ):
+        print(f"  {what:<42} {fmt_ms(statistics.median(samples)):>9} ({fmt_ms(min(samples))})")
+    print(
+        f"  the count query walks {search.load_scanned:,} index entries for "
+        f"{search.load_open:,} open tickets: {'; '.join(search.load_plan)}"
+    )
     print()
     print("Paging the search database (fresh desk, stock indexes)")
     for what, ms, items in search.paging:

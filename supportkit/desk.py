@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import itertools
 import os
+import random
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Concatenate, Final, Generic, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
@@ -44,6 +47,7 @@ from .errors import (
     FieldError,
     InvalidTransition,
     NotFound,
+    RetryableStorageError,
     SupportkitError,
     TicketNotFound,
     ValidationError,
@@ -96,6 +100,41 @@ M = TypeVar("M")
 def system_clock() -> datetime:
     """The real clock: now, as an aware UTC datetime."""
     return datetime.now(UTC)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+#: How many times a command is tried when the storage reports a transient failure.
+MAX_ATTEMPTS: Final = 5
+
+
+def _retry(desk: Desk, work: Callable[[], R]) -> R:
+    """Run ``work`` (one whole transaction) again on a transient storage failure."""
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            return work()
+        except RetryableStorageError:
+            if attempt == MAX_ATTEMPTS:
+                raise
+            # Back off with jitter so that two colliding writers do not collide again.
+            desk._sleep(random.uniform(0, 0.01 * 2**attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _retrying(method: Callable[Concatenate[Any, P], R]) -> Callable[Concatenate[Any, P], R]:
+    """Make a one-transaction command retry on transient storage failures.
+
+    Safe because a command parses its input before its transaction and writes nothing
+    outside it: a rolled-back attempt leaves no trace, and signals follow only the
+    attempt that committed.
+    """
+
+    def wrapper(owner: Any, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        desk = owner if isinstance(owner, Desk) else owner._desk
+        return _retry(desk, lambda: method(owner, *args, **kwargs))
+
+    functools.update_wrapper(wrapper, method)
+    return wrapper
 
 
 # -- the configuration snapshot --------------------------------------------------------------
@@ -224,6 +263,7 @@ class Resources(Generic[M]):
     def _read(self, data: Mapping[str, Any]) -> M:
         return self._reader(data)
 
+    @_retrying
     def put(self, data: Mapping[str, Any] | M, *, position: int | None = None) -> M:
         """Create or replace the resource with the ``id`` in ``data``.
 
@@ -241,6 +281,7 @@ class Resources(Generic[M]):
             unit.tx.put_resource(self.kind, resource_id, stored, position=position)
         return value
 
+    @_retrying
     def create(self, data: Mapping[str, Any]) -> M:
         """Add a new resource, with a generated id unless ``data`` has one.
 
@@ -282,6 +323,7 @@ class Resources(Generic[M]):
             found.insert(0, self._read(BusinessCalendar.always_open().to_dict()))
         return found
 
+    @_retrying
     def delete(self, resource_id: str) -> None:
         """Delete the resource.
 
@@ -319,6 +361,8 @@ class Desk:
         self.config = config or DeskConfig()
         self.plugin_manager = plugin_manager or plugin_api.get_plugin_manager()
         self._snapshot: _Snapshot | None = None
+        #: How the desk waits between retries of a transient failure (tests replace it).
+        self._sleep: Callable[[float], None] = time.sleep
         self.tickets = Tickets(self)
         self.comments = Comments(self)
         self.attachments = Attachments(self)
@@ -478,6 +522,7 @@ class Desk:
 
     # -- timers ----------------------------------------------------------------------------
 
+    @_retrying
     def tick(self) -> TickReport:
         """Run every SLA and escalation timer that is due now, once.
 
@@ -630,6 +675,7 @@ class Tickets:
             )
         return facts, decision, customer
 
+    @_retrying
     def create(self, body: Mapping[str, Any]) -> Ticket:
         """Create a ticket from the seed's request body; route it; start its SLA.
 
@@ -719,16 +765,19 @@ class Tickets:
             chunk = list(itertools.islice(iterator, batch_size))
             if not chunk:
                 return committed
-            with self._desk._write() as unit:
-                for offset, body in enumerate(chunk):
-                    try:
-                        data = self._parse(body, unit.snapshot)
-                    except ValidationError as exc:
-                        error = exc.prefixed(f"[{committed + offset}]")
-                        error.committed = committed  # type: ignore[attr-defined]
-                        raise error from None
-                    self._create(unit, data)
+            _retry(self._desk, functools.partial(self._create_batch, chunk, committed))
             committed += len(chunk)
+
+    def _create_batch(self, chunk: Sequence[Mapping[str, Any]], committed: int) -> None:
+        with self._desk._write() as unit:
+            for offset, body in enumerate(chunk):
+                try:
+                    data = self._parse(body, unit.snapshot)
+                except ValidationError as exc:
+                    error = exc.prefixed(f"[{committed + offset}]")
+                    error.committed = committed  # type: ignore[attr-defined]
+                    raise error from None
+                self._create(unit, data)
 
     def preview(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """What creating this ticket would do, without writing anything: the routing
@@ -987,6 +1036,7 @@ class Tickets:
 
     # -- update ----------------------------------------------------------------------------
 
+    @_retrying
     def update(
         self,
         ticket_id: str,
@@ -1175,6 +1225,7 @@ class Tickets:
 
     # -- escalate, merge, notify ---------------------------------------------------------
 
+    @_retrying
     def escalate(self, ticket_id: str, body: Mapping[str, Any]) -> Ticket:
         """Escalate manually (the seed's ``POST /tickets/{id}/escalate``).
 
@@ -1219,6 +1270,7 @@ class Tickets:
                 unit.emit("comment.added", after, comment=comment, visibility="internal")
         return after
 
+    @_retrying
     def merge(self, ticket_id: str, into: str) -> Ticket:
         """Merge a ticket into another: the source is closed as merged, both are linked,
         and its comments move over with their visibility unchanged. Returns the target.
@@ -1276,6 +1328,7 @@ class Tickets:
             unit.emit("ticket.merged", joined, info)
         return joined
 
+    @_retrying
     def notify(self, ticket_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """Queue a notification (the seed's ``POST /tickets/{id}/notify``).
 
@@ -1377,6 +1430,7 @@ class Comments:
     def __init__(self, desk: Desk) -> None:
         self._desk = desk
 
+    @_retrying
     def add(self, ticket_id: str, body: Mapping[str, Any]) -> Comment:
         """Add a comment (the seed's ``POST /tickets/{id}/comments``).
 

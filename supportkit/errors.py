@@ -12,6 +12,8 @@ and each also subclasses the closest builtin, so callers can catch either::
     ├── AlreadyExists (ValueError)        an id that is already taken
     ├── VersionConflict                   an update based on a stale version
     └── StorageError (RuntimeError)       the database failed or is unreachable
+        ├── RetryableStorageError         a deadlock, serialization failure or lost
+        │                                 connection: the Desk retries the command
         └── SchemaVersionError            the database was written by a newer supportkit
 
 The API layer maps these to HTTP statuses in one place (422, 409, 404, 409, 412, 503).
@@ -29,6 +31,7 @@ __all__ = [
     "InvalidDuration",
     "InvalidTransition",
     "NotFound",
+    "RetryableStorageError",
     "SchemaVersionError",
     "StorageError",
     "SupportkitError",
@@ -159,3 +162,11 @@ class StorageError(SupportkitError, RuntimeError):
 
 class SchemaVersionError(StorageError):
     """The database's schema is newer than this version of supportkit understands."""
+
+
+class RetryableStorageError(StorageError):
+    """A transient failure (deadlock, serialization failure, dropped connection).
+
+    The transaction was rolled back; running the same command again may succeed. The
+    Desk does so a bounded number of times before letting this error through.
+    """

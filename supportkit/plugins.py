@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 #: Modules registered in every plugin manager, before entry-point plugins.
-BUILTIN_PLUGINS: Final = ("supportkit.backends.sqlite",)
+BUILTIN_PLUGINS: Final = ("supportkit.backends.sqlite", "supportkit.backends.postgresql_plugin")
 
 
 def get_plugin_manager(

@@ -99,8 +99,9 @@ class TicketQuery:
 
     Every tuple filter holds when the ticket's value is one of its values; an empty
     tuple filters nothing. SLA filters compare the stored clocks with ``now``.
-    ``text`` is plain words (never query syntax), all of which must occur; with
-    ``text_internal=False`` internal comments are not searched.
+    ``text`` is plain words (never query syntax; at most 16 distinct words), each of
+    which must occur somewhere in the ticket — its title, description or a comment;
+    with ``text_internal=False`` internal comments are not searched.
     """
 
     now: datetime
@@ -154,7 +155,7 @@ class Transaction(ABC):
     def insert_ticket(self, ticket: Ticket, *, next_due_at: datetime | None) -> None:
         """Store a new ticket. ``next_due_at`` is when ``tick()`` next needs it.
 
-        :raises ValidationError: the id or number is already taken.
+        :raises AlreadyExists: the id or number is already taken.
         """
 
     @abstractmethod

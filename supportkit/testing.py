@@ -1686,3 +1686,19 @@ class StorageConformance:
             assert tx.get_state("rr:team-2") == ""
             assert tx.get_state("ünï ✓") == '{"json": ["text"]}'
             assert tx.get_state("rr:team-3") is None
+
+    def test_state_keys_are_the_callers_own(self, storage: Storage) -> None:
+        """A fresh storage has no state, and no key disturbs the configuration version."""
+        with storage.read() as tx:
+            version = tx.config_version()
+            for key in ("config_version", "schema_version", "version", ""):
+                assert tx.get_state(key) is None, f"a fresh storage has state {key!r}"
+        with storage.write() as tx:
+            tx.set_state("config_version", "not a number")
+        with storage.read() as tx:
+            assert tx.config_version() == version
+        with storage.write() as tx:
+            tx.put_resource("teams", "t1", {"name": "One"})
+        with storage.read() as tx:
+            assert tx.config_version() != version
+            assert tx.get_state("config_version") == "not a number"

@@ -622,7 +622,9 @@ def test_sub_minute_starts_and_durations(data: st.DataObject) -> None:
 def dst_days(draw: st.DrawFn) -> tuple[dict[str, Any], datetime]:
     """A calendar open only on the weekday of one DST change, with boundaries mostly
     inside that change's gap or fold, and the UTC start of the local day before."""
-    zone_name = draw(st.sampled_from(["America/Los_Angeles", "Europe/London", "Australia/Lord_Howe"]))
+    zone_name = draw(
+        st.sampled_from(["America/Los_Angeles", "Europe/London", "Australia/Lord_Howe"])
+    )
     zone = ZoneInfo(zone_name)
     moment, _, _ = draw(st.sampled_from(transitions(zone_name)))
     day = from_minute(moment).astimezone(zone).date()

@@ -202,8 +202,22 @@ def _v2_search(db: sqlite_utils.Database) -> None:
     db.execute("INSERT INTO state(key, value) VALUES ('config_version', '0')")
 
 
+def _v3_meta(db: sqlite_utils.Database) -> None:
+    # The configuration version had shared the callers' `state` table; it gets its own.
+    db.table("meta").create({"key": str, "value": str}, pk="key", not_null={"value"})
+    db.execute(
+        "INSERT INTO meta(key, value) SELECT key, value FROM state WHERE key = 'config_version'"
+    )
+    db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('config_version', '0')")
+    db.execute("DELETE FROM state WHERE key = 'config_version'")
+
+
 #: The schema's migrations, in order; the database's version is how many have run.
-MIGRATIONS: Final[tuple[Callable[[sqlite_utils.Database], None], ...]] = (_v1_tables, _v2_search)
+MIGRATIONS: Final[tuple[Callable[[sqlite_utils.Database], None], ...]] = (
+    _v1_tables,
+    _v2_search,
+    _v3_meta,
+)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
@@ -807,7 +821,7 @@ class _SQLiteTransaction(Transaction):
 
     def _bump_config(self) -> None:
         self._run(
-            "UPDATE state SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) "
+            "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) "
             "WHERE key = 'config_version'"
         )
 
@@ -853,7 +867,7 @@ class _SQLiteTransaction(Transaction):
         return bool(cursor.rowcount)
 
     def config_version(self) -> int:
-        row = self._run("SELECT value FROM state WHERE key = 'config_version'").fetchone()
+        row = self._run("SELECT value FROM meta WHERE key = 'config_version'").fetchone()
         return int(row[0]) if row else 0
 
     def get_state(self, key: str) -> str | None:

@@ -1,0 +1,795 @@
+"""The PostgreSQL backend (``postgresql://user@host:5432/db``), for many processes and
+machines sharing one database.
+
+- psycopg 3 with a ``psycopg_pool`` connection pool (extra ``supportkit[postgres]``).
+  Options: ``min_size``, ``max_size`` (pool size), ``timeout`` (seconds to wait for a
+  connection), ``schema`` (a schema to keep supportkit's tables in; created if missing).
+  ``?schema=…`` in the URL works too.
+- Transactions run at READ COMMITTED. A ticket being changed is locked with
+  ``SELECT … FOR UPDATE``, and every update also checks the version it read, so
+  concurrent writers never lose an update. Ticket numbers come from a per-year counter
+  row updated in the creating transaction: unique, increasing, and without gaps (a
+  rolled-back create gives its number back).
+- Timers are claimed with ``SELECT … FOR UPDATE SKIP LOCKED``: workers on many machines
+  share them without doing anything twice, and a worker that dies mid-claim releases its
+  locks with its connection, so its tickets are claimed again.
+- Events are appended under a transaction-scoped advisory lock taken just before commit,
+  so their sequence numbers follow commit order and a reader paging with ``after=`` never
+  skips an event that commits late.
+- Deadlocks, serialization failures and dropped connections raise
+  :class:`~supportkit.errors.RetryableStorageError`; the Desk retries the whole command
+  a bounded number of times. Nothing of psycopg leaks out.
+- Schema migrations are numbered and recorded in ``supportkit_schema``; they run under
+  an advisory lock, so processes starting together migrate once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import attrs
+
+try:
+    import psycopg
+    from psycopg import errors as pg_errors
+    from psycopg import sql
+    from psycopg_pool import ConnectionPool, PoolTimeout
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ImportError(
+        "the PostgreSQL backend needs psycopg 3 and psycopg_pool: "
+        "pip install 'supportkit[postgres]'"
+    ) from exc
+
+from .. import records
+from ..errors import (
+    AlreadyExists,
+    RetryableStorageError,
+    SchemaVersionError,
+    StorageError,
+    TicketNotFound,
+    ValidationError,
+    VersionConflict,
+)
+from ..models import PRIORITIES, Attachment, Comment, Ticket
+from ..storage import Event, Page, Storage, StoredAttachment, TicketQuery, Transaction
+
+__all__ = ["PostgresStorage", "open_postgres"]
+
+_IDENT: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_EVENTS_LOCK: Final = 0x5355_5050_4F52_5401  # "SUPPORT" + 1: the event-append lock
+_MIGRATE_LOCK: Final = 0x5355_5050_4F52_5402
+
+# -- migrations ---------------------------------------------------------------------------
+
+_V1: Final = """
+CREATE TABLE tickets (
+    seq BIGSERIAL PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    number TEXT NOT NULL UNIQUE,
+    customer_id TEXT,
+    status TEXT NOT NULL,
+    priority_rank SMALLINT NOT NULL,
+    category TEXT NOT NULL,
+    subcategory TEXT,
+    assignee TEXT,
+    team TEXT,
+    escalation_level INTEGER NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    response_due TIMESTAMPTZ,
+    resolution_due TIMESTAMPTZ,
+    response_at_risk TIMESTAMPTZ,
+    resolution_at_risk TIMESTAMPTZ,
+    response_state TEXT,
+    resolution_state TEXT,
+    next_due_at TIMESTAMPTZ,
+    version INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE ticket_tags (
+    ticket_seq BIGINT NOT NULL REFERENCES tickets(seq) ON DELETE CASCADE,
+    tag TEXT NOT NULL,
+    PRIMARY KEY (ticket_seq, tag)
+);
+CREATE INDEX ticket_tags_tag ON ticket_tags(tag, ticket_seq);
+CREATE TABLE ticket_counters (year INTEGER PRIMARY KEY, last INTEGER NOT NULL);
+CREATE TABLE comments (
+    seq BIGSERIAL PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    ticket_id TEXT NOT NULL,
+    visibility TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    content TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX comments_ticket ON comments(ticket_id, created_at, seq);
+CREATE TABLE attachments (
+    id TEXT PRIMARY KEY,
+    ticket_id TEXT NOT NULL,
+    comment_id TEXT,
+    filename TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    sha256 TEXT,
+    created_at TIMESTAMPTZ NOT NULL,
+    data BYTEA NOT NULL
+);
+CREATE INDEX attachments_ticket ON attachments(ticket_id);
+CREATE INDEX attachments_comment ON attachments(comment_id);
+CREATE TABLE events (
+    seq BIGSERIAL PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    ticket_id TEXT,
+    customer_id TEXT,
+    visibility TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX events_ticket ON events(ticket_id, seq);
+CREATE INDEX events_customer ON events(customer_id, seq);
+CREATE TABLE resources (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+CREATE INDEX resources_order ON resources(kind, position);
+CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta(key, value) VALUES ('config_version', '0');
+"""
+
+_V2: Final = """
+CREATE INDEX tickets_customer_created ON tickets(customer_id, created_at);
+CREATE INDEX tickets_status_created ON tickets(status, created_at);
+CREATE INDEX tickets_assignee_status ON tickets(assignee, status);
+CREATE INDEX tickets_team_status ON tickets(team, status);
+CREATE INDEX tickets_category_created ON tickets(category, created_at);
+CREATE INDEX tickets_created ON tickets(created_at);
+CREATE INDEX tickets_updated ON tickets(updated_at);
+CREATE INDEX tickets_resolution_due ON tickets(resolution_due);
+CREATE INDEX tickets_next_due ON tickets(next_due_at) WHERE next_due_at IS NOT NULL;
+ALTER TABLE tickets ADD COLUMN search tsvector
+    GENERATED ALWAYS AS (to_tsvector('simple', title || ' ' || description)) STORED;
+CREATE INDEX tickets_search ON tickets USING GIN (search);
+ALTER TABLE comments ADD COLUMN search tsvector
+    GENERATED ALWAYS AS (to_tsvector('simple', content)) STORED;
+CREATE INDEX comments_search ON comments USING GIN (search);
+"""
+
+#: The schema's migrations, in order; ``supportkit_schema`` records how many ran.
+MIGRATIONS: Final = (_V1, _V2)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+# -- errors -------------------------------------------------------------------------------
+
+
+def _translate(exc: BaseException) -> StorageError:
+    if isinstance(exc, pg_errors.SerializationFailure | pg_errors.DeadlockDetected):
+        return RetryableStorageError(f"PostgreSQL: {exc}".strip())
+    if isinstance(exc, PoolTimeout):
+        return StorageError(f"no PostgreSQL connection became free in time: {exc}")
+    if isinstance(exc, psycopg.OperationalError):
+        return RetryableStorageError(f"lost or could not open the PostgreSQL connection: {exc}")
+    return StorageError(f"PostgreSQL error: {exc}")
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise _translate(exc) from exc
+    except PoolTimeout as exc:
+        raise _translate(exc) from exc
+
+
+# -- the storage ----------------------------------------------------------------------------
+
+
+def _split_url(url: str, options: Mapping[str, Any]) -> tuple[str, str | None]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValidationError.for_field("url", f"not a PostgreSQL URL: {url!r}")
+    query = dict(parse_qsl(parts.query))
+    schema = options.get("schema") or query.pop("schema", None)
+    if schema is not None and (not isinstance(schema, str) or not _IDENT.match(schema)):
+        raise ValidationError.for_field(
+            "schema", "expected a lower-case identifier (letters, digits, _)"
+        )
+    conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(query), ""))
+    return conninfo, schema
+
+
+class PostgresStorage(Storage):
+    """Storage in a PostgreSQL database. See the module docstring."""
+
+    scheme = "postgresql"
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        schema: str | None = None,
+        min_size: int = 1,
+        max_size: int = 10,
+        timeout: float = 30.0,
+    ) -> None:
+        self.schema = schema
+        self._conninfo = conninfo
+
+        def configure(conn: psycopg.Connection[Any]) -> None:
+            if schema is not None:
+                conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+            conn.commit()
+
+        try:
+            self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+                conninfo,
+                min_size=min_size,
+                max_size=max_size,
+                timeout=timeout,
+                configure=configure,
+                check=ConnectionPool.check_connection,
+                open=False,
+            )
+            self._pool.open(wait=True, timeout=timeout)
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StorageError(f"cannot connect to PostgreSQL: {exc}") from exc
+        try:
+            self._migrate()
+        except BaseException:
+            self._pool.close()
+            raise
+
+    def _migrate(self) -> None:
+        with _translated(), self._pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATE_LOCK,))
+            if self.schema is not None:
+                conn.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+                )
+                conn.execute(
+                    sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(self.schema))
+                )
+            conn.execute("CREATE TABLE IF NOT EXISTS supportkit_schema (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT MAX(version) FROM supportkit_schema").fetchone()
+            version = int(row[0]) if row and row[0] is not None else 0
+            if version > SCHEMA_VERSION:
+                raise SchemaVersionError(
+                    f"the database has schema version {version}, but this supportkit"
+                    f" knows only up to {SCHEMA_VERSION}; upgrade supportkit"
+                )
+            for number in range(version, SCHEMA_VERSION):
+                conn.execute(MIGRATIONS[number])
+                conn.execute("INSERT INTO supportkit_schema(version) VALUES (%s)", (number + 1,))
+
+    @contextlib.contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[Transaction]:
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                if not write:
+                    conn.execute("SET TRANSACTION READ ONLY")
+                yield _PgTransaction(conn)
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise _translate(exc) from exc
+
+    def write(self) -> contextlib.AbstractContextManager[Transaction]:
+        return self._transaction(write=True)
+
+    def read(self) -> contextlib.AbstractContextManager[Transaction]:
+        return self._transaction(write=False)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def __repr__(self) -> str:
+        where = urlsplit(self._conninfo)
+        host = where.hostname or "localhost"
+        return (
+            f"<PostgresStorage {host}{where.path}{' schema ' + self.schema if self.schema else ''}>"
+        )
+
+
+# -- the transaction ------------------------------------------------------------------------
+
+_PRIORITY_RANK: Final = {name: rank for rank, name in enumerate(PRIORITIES)}
+_SORT_COLUMNS: Final = {
+    "created_at": "t.created_at",
+    "updated_at": "t.updated_at",
+    "priority": "t.priority_rank",
+    "status": "t.status",
+    "number": "t.number",
+    "escalation_level": "t.escalation_level",
+    "resolution_due": "t.resolution_due",
+    "response_due": "t.response_due",
+}
+_WORD: Final = re.compile(r"\w+", re.UNICODE)
+_COLUMNS: Final = (
+    "id", "number", "customer_id", "status", "priority_rank", "category", "subcategory",
+    "assignee", "team", "escalation_level", "created_at", "updated_at", "response_due",
+    "resolution_due", "response_at_risk", "resolution_at_risk", "response_state",
+    "resolution_state", "next_due_at", "version", "title", "description", "data",
+)  # fmt: skip
+_INSERT: Final = (
+    f"INSERT INTO tickets ({', '.join(_COLUMNS)}) "
+    f"VALUES ({', '.join('%(' + c + ')s' for c in _COLUMNS)}) RETURNING seq"
+)
+_UPDATE: Final = (
+    "UPDATE tickets SET "
+    + ", ".join(f"{c} = %({c})s" for c in _COLUMNS if c not in ("id", "number"))
+    + " WHERE id = %(id)s AND version = %(expected_version)s RETURNING seq"
+)
+
+
+def _clock_state(stopped: datetime | None, due: datetime | None, running: bool) -> str:
+    if stopped is not None:
+        return "breached" if due is not None and stopped > due else "met"
+    return "running" if running else "paused"
+
+
+def _row(ticket: Ticket, next_due_at: datetime | None) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": ticket.id,
+        "number": ticket.number,
+        "customer_id": ticket.customer_id,
+        "status": ticket.status,
+        "priority_rank": _PRIORITY_RANK[ticket.priority],
+        "category": ticket.category,
+        "subcategory": ticket.subcategory,
+        "assignee": ticket.assigned_to.agent_id if ticket.assigned_to else None,
+        "team": ticket.team,
+        "escalation_level": ticket.escalation.level,
+        "created_at": ticket.created_at,
+        "updated_at": ticket.updated_at,
+        "response_due": None,
+        "resolution_due": None,
+        "response_at_risk": None,
+        "resolution_at_risk": None,
+        "response_state": None,
+        "resolution_state": None,
+        "next_due_at": next_due_at,
+        "version": ticket.version,
+        "title": ticket.title,
+        "description": ticket.description,
+        "data": records.dumps(ticket),
+    }
+    if ticket.sla is not None:
+        for name, clock in (
+            ("response", ticket.sla.response),
+            ("resolution", ticket.sla.resolution),
+        ):
+            row[f"{name}_due"] = clock.due_at
+            row[f"{name}_at_risk"] = clock.at_risk_at
+            row[f"{name}_state"] = _clock_state(
+                clock.stopped_at, clock.due_at, clock.running_since is not None
+            )
+    return row
+
+
+def _sla_clause(prefix: str, statuses: Sequence[str], now: datetime, params: list[Any]) -> str:
+    state, due, risk = f"t.{prefix}_state", f"t.{prefix}_due", f"t.{prefix}_at_risk"
+    clauses = {
+        "met": f"{state} = 'met'",
+        "breached": f"({state} = 'breached' OR ({state} IN ('running', 'paused')"
+        f" AND {due} IS NOT NULL AND {due} < %s))",
+        "at_risk": f"({state} = 'running' AND {risk} IS NOT NULL AND {risk} <= %s"
+        f" AND ({due} IS NULL OR {due} >= %s))",
+        "paused": f"({state} = 'paused' AND ({due} IS NULL OR {due} >= %s))",
+        "in_progress": f"({state} = 'running' AND ({risk} IS NULL OR {risk} > %s)"
+        f" AND ({due} IS NULL OR {due} >= %s))",
+    }
+    parts = []
+    for status in statuses:
+        text = clauses[status]
+        params.extend([now] * text.count("%s"))
+        parts.append(text)
+    return "(" + " OR ".join(parts) + ")"
+
+
+def _words(text: str) -> list[str]:
+    words = list(dict.fromkeys(word.lower() for word in _WORD.findall(text)))
+    if not words:
+        raise ValidationError.for_field("q", "the search text has no words to search for")
+    if len(words) > 16:
+        raise ValidationError.for_field("q", "at most 16 words to search for")
+    return words
+
+
+class _PgTransaction(Transaction):
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def _run(self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> Any:
+        try:
+            return self.conn.execute(query, params)
+        except psycopg.Error as exc:
+            raise _translate(exc) from exc
+
+    def _unique(self, query: str, params: Any, kind: str, key: str) -> Any:
+        try:
+            with self.conn.transaction():  # a savepoint: the outer transaction survives
+                return self.conn.execute(query, params)
+        except pg_errors.UniqueViolation as exc:
+            raise AlreadyExists(kind, key) from exc
+        except psycopg.Error as exc:
+            raise _translate(exc) from exc
+
+    # -- tickets -----------------------------------------------------------------------
+
+    def next_ticket_number(self, year: int) -> int:
+        row = self._run(
+            "INSERT INTO ticket_counters(year, last) VALUES (%s, 1) "
+            "ON CONFLICT (year) DO UPDATE SET last = ticket_counters.last + 1 RETURNING last",
+            (year,),
+        ).fetchone()
+        return int(row[0])
+
+    def insert_ticket(self, ticket: Ticket, *, next_due_at: datetime | None) -> None:
+        cursor = self._unique(_INSERT, _row(ticket, next_due_at), "ticket", ticket.id)
+        seq = cursor.fetchone()[0]
+        self._tags(seq, ticket.tags)
+
+    def _tags(self, seq: int, tags: Sequence[str]) -> None:
+        if not tags:
+            return
+        with _translated(), self.conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO ticket_tags(ticket_seq, tag) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                [(seq, tag) for tag in tags],
+            )
+
+    def update_ticket(
+        self, ticket: Ticket, *, expected_version: int, next_due_at: datetime | None
+    ) -> None:
+        row = _row(ticket, next_due_at)
+        row["expected_version"] = expected_version
+        found = self._run(_UPDATE, row).fetchone()
+        if found is not None:
+            self._run("DELETE FROM ticket_tags WHERE ticket_seq = %s", (found[0],))
+            self._tags(found[0], ticket.tags)
+            return
+        current = self._run("SELECT version FROM tickets WHERE id = %s", (ticket.id,)).fetchone()
+        if current is None:
+            raise TicketNotFound(ticket.id)
+        raise VersionConflict(ticket.id, expected_version, int(current[0]))
+
+    def get_ticket(self, ticket_id: str, *, for_update: bool = False) -> Ticket | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = self._run(f"SELECT data FROM tickets WHERE id = %s{lock}", (ticket_id,)).fetchone()
+        return records.loads(row[0], Ticket) if row else None
+
+    def get_ticket_by_number(self, number: str) -> Ticket | None:
+        row = self._run("SELECT data FROM tickets WHERE number = %s", (number,)).fetchone()
+        return records.loads(row[0], Ticket) if row else None
+
+    def search_tickets(self, query: TicketQuery) -> Page[Ticket]:
+        where: list[str] = []
+        params: list[Any] = []
+
+        def any_of(column: str, values: Sequence[Any]) -> None:
+            if values:
+                where.append(f"{column} = ANY(%s)")
+                params.append(list(values))
+
+        any_of("t.customer_id", query.customer_ids)
+        any_of("t.status", query.statuses)
+        any_of("t.priority_rank", [_PRIORITY_RANK[p] for p in query.priorities])
+        any_of("t.category", query.categories)
+        any_of("t.subcategory", query.subcategories)
+        any_of("t.assignee", query.assignees)
+        any_of("t.team", query.teams)
+        any_of("t.escalation_level", query.escalation_levels)
+        if query.min_escalation_level is not None:
+            where.append("t.escalation_level >= %s")
+            params.append(query.min_escalation_level)
+        for column, bound, op in (
+            ("t.created_at", query.created_after, ">="),
+            ("t.created_at", query.created_before, "<"),
+            ("t.updated_at", query.updated_after, ">="),
+            ("t.updated_at", query.updated_before, "<"),
+        ):
+            if bound is not None:
+                where.append(f"{column} {op} %s")
+                params.append(bound)
+        if query.tags:
+            where.append("t.seq IN (SELECT ticket_seq FROM ticket_tags WHERE tag = ANY(%s))")
+            params.append(list(query.tags))
+        if query.sla_statuses:
+            where.append(_sla_clause("resolution", query.sla_statuses, query.now, params))
+        if query.response_sla_statuses:
+            where.append(_sla_clause("response", query.response_sla_statuses, query.now, params))
+        if query.text:
+            visibility = "" if query.text_internal else " AND c.visibility = 'customer'"
+            for word in _words(query.text):
+                where.append(
+                    "(t.search @@ to_tsquery('simple', %s) OR EXISTS (SELECT 1 FROM comments c"
+                    " WHERE c.ticket_id = t.id AND c.search @@ to_tsquery('simple', %s)"
+                    f"{visibility}))"
+                )
+                quoted = "'" + word.replace("'", "''") + "'"
+                params.extend([quoted, quoted])
+        sql_where = (" WHERE " + " AND ".join(where)) if where else ""
+        column = _SORT_COLUMNS[query.sort]
+        order = "DESC" if query.descending else "ASC"
+        total = self._run(f"SELECT COUNT(*) FROM tickets t{sql_where}", params).fetchone()[0]
+        rows = self._run(
+            f"SELECT t.data FROM tickets t{sql_where} "
+            f"ORDER BY {column} {order} NULLS LAST, t.id {order} LIMIT %s OFFSET %s",
+            [*params, query.limit, (query.page - 1) * query.limit],
+        ).fetchall()
+        return Page(
+            items=[records.loads(row[0], Ticket) for row in rows],
+            total=int(total),
+            page=query.page,
+            limit=query.limit,
+        )
+
+    def open_ticket_counts(
+        self, agent_ids: Sequence[str], done_statuses: Sequence[str]
+    ) -> dict[str, int]:
+        if not agent_ids:
+            return {}
+        counts = dict.fromkeys(agent_ids, 0)
+        rows = self._run(
+            "SELECT assignee, COUNT(*) FROM tickets WHERE assignee = ANY(%s) "
+            "AND NOT (status = ANY(%s)) GROUP BY assignee",
+            (list(agent_ids), list(done_statuses)),
+        ).fetchall()
+        counts.update({row[0]: int(row[1]) for row in rows})
+        return counts
+
+    def claim_due_tickets(self, now: datetime, limit: int) -> list[str]:
+        rows = self._run(
+            "SELECT id FROM tickets WHERE next_due_at IS NOT NULL AND next_due_at <= %s "
+            "ORDER BY next_due_at LIMIT %s FOR UPDATE SKIP LOCKED",
+            (now, limit),
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    # -- comments and attachments ------------------------------------------------------
+
+    def insert_comment(self, comment: Comment) -> None:
+        self._unique(
+            "INSERT INTO comments(id, ticket_id, visibility, created_at, content, data) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            (
+                comment.id,
+                comment.ticket_id,
+                comment.visibility,
+                comment.created_at,
+                comment.content,
+                records.dumps(comment),
+            ),
+            "comment",
+            comment.id,
+        )
+
+    def list_comments(self, ticket_id: str, *, visibility: str | None = None) -> list[Comment]:
+        if visibility is None:
+            rows = self._run(
+                "SELECT data FROM comments WHERE ticket_id = %s ORDER BY created_at, seq",
+                (ticket_id,),
+            )
+        else:
+            rows = self._run(
+                "SELECT data FROM comments WHERE ticket_id = %s AND visibility = %s "
+                "ORDER BY created_at, seq",
+                (ticket_id, visibility),
+            )
+        return [records.loads(row[0], Comment) for row in rows.fetchall()]
+
+    def move_comments(self, from_ticket: str, to_ticket: str) -> int:
+        rows = self._run(
+            "SELECT seq, data FROM comments WHERE ticket_id = %s FOR UPDATE", (from_ticket,)
+        ).fetchall()
+        for seq, data in rows:
+            record = json.loads(data)
+            record["ticket_id"] = to_ticket
+            self._run(
+                "UPDATE comments SET ticket_id = %s, data = %s WHERE seq = %s",
+                (to_ticket, json.dumps(record, separators=(",", ":"), ensure_ascii=False), seq),
+            )
+        self._run(
+            "UPDATE attachments SET ticket_id = %s WHERE ticket_id = %s AND comment_id IS NOT NULL",
+            (to_ticket, from_ticket),
+        )
+        return len(rows)
+
+    def insert_attachment(
+        self,
+        attachment: Attachment,
+        *,
+        ticket_id: str,
+        comment_id: str | None,
+        data: bytes,
+        created_at: datetime,
+    ) -> None:
+        self._unique(
+            "INSERT INTO attachments(id, ticket_id, comment_id, filename, content_type, size, "
+            "sha256, created_at, data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                attachment.id,
+                ticket_id,
+                comment_id,
+                attachment.filename,
+                attachment.content_type,
+                attachment.size,
+                attachment.sha256,
+                created_at,
+                data,
+            ),
+            "attachment",
+            attachment.id,
+        )
+
+    def get_attachment(self, attachment_id: str) -> StoredAttachment | None:
+        row = self._run(
+            "SELECT id, filename, content_type, size, sha256, ticket_id, comment_id, data "
+            "FROM attachments WHERE id = %s",
+            (attachment_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        attachment = Attachment(row[0], row[1], row[2], int(row[3]), row[4])
+        return StoredAttachment(attachment, row[5], row[6], bytes(row[7]))
+
+    # -- events ------------------------------------------------------------------------
+
+    def insert_events(self, events: Sequence[Event]) -> list[Event]:
+        # Held until commit: sequence numbers then follow commit order.
+        self._run("SELECT pg_advisory_xact_lock(%s)", (_EVENTS_LOCK,))
+        stored = []
+        for event in events:
+            cursor = self._unique(
+                "INSERT INTO events(id, type, ticket_id, customer_id, visibility, created_at, "
+                "data) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING seq",
+                (
+                    event.id,
+                    event.type,
+                    event.ticket_id,
+                    event.customer_id,
+                    event.visibility,
+                    event.created_at,
+                    json.dumps(event.data, separators=(",", ":"), ensure_ascii=False),
+                ),
+                "event",
+                event.id,
+            )
+            stored.append(attrs.evolve(event, seq=int(cursor.fetchone()[0])))
+        return stored
+
+    def list_events(
+        self,
+        *,
+        after_seq: int = 0,
+        limit: int = 100,
+        ticket_id: str | None = None,
+        include_internal: bool = True,
+        customer_id: str | None = None,
+    ) -> list[Event]:
+        where = ["seq > %s"]
+        params: list[Any] = [after_seq]
+        if ticket_id is not None:
+            where.append("ticket_id = %s")
+            params.append(ticket_id)
+        if customer_id is not None:
+            where.append("customer_id = %s")
+            params.append(customer_id)
+        if not include_internal:
+            where.append("visibility = 'customer'")
+        rows = self._run(
+            "SELECT seq, id, type, ticket_id, customer_id, visibility, created_at, data "
+            f"FROM events WHERE {' AND '.join(where)} ORDER BY seq LIMIT %s",
+            [*params, limit],
+        ).fetchall()
+        return [
+            Event(
+                id=row[1],
+                type=row[2],
+                ticket_id=row[3],
+                customer_id=row[4],
+                visibility=row[5],
+                created_at=row[6],
+                data=json.loads(row[7]),
+                seq=int(row[0]),
+            )
+            for row in rows
+        ]
+
+    def event_seq(self, event_id: str) -> int | None:
+        row = self._run("SELECT seq FROM events WHERE id = %s", (event_id,)).fetchone()
+        return int(row[0]) if row else None
+
+    # -- configuration and state -------------------------------------------------------
+
+    def _bump_config(self) -> None:
+        self._run("UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'config_version'")
+
+    def put_resource(
+        self, kind: str, resource_id: str, data: dict[str, Any], *, position: int | None = None
+    ) -> None:
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        if position is None:
+            row = self._run(
+                "SELECT position FROM resources WHERE kind = %s AND id = %s",
+                (kind, resource_id),
+            ).fetchone()
+            if row is not None:
+                position = int(row[0])
+            else:
+                top = self._run(
+                    "SELECT MAX(position) FROM resources WHERE kind = %s", (kind,)
+                ).fetchone()[0]
+                position = 0 if top is None else int(top) + 1
+        self._run(
+            "INSERT INTO resources(kind, id, position, data) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (kind, id) DO UPDATE SET position = excluded.position, "
+            "data = excluded.data",
+            (kind, resource_id, position, text),
+        )
+        self._bump_config()
+
+    def get_resource(self, kind: str, resource_id: str) -> dict[str, Any] | None:
+        row = self._run(
+            "SELECT data FROM resources WHERE kind = %s AND id = %s", (kind, resource_id)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def list_resources(self, kind: str) -> list[dict[str, Any]]:
+        rows = self._run(
+            "SELECT data FROM resources WHERE kind = %s ORDER BY position, id", (kind,)
+        ).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def delete_resource(self, kind: str, resource_id: str) -> bool:
+        cursor = self._run("DELETE FROM resources WHERE kind = %s AND id = %s", (kind, resource_id))
+        if cursor.rowcount:
+            self._bump_config()
+        return bool(cursor.rowcount)
+
+    def config_version(self) -> int:
+        row = self._run("SELECT value FROM meta WHERE key = 'config_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def get_state(self, key: str) -> str | None:
+        row = self._run("SELECT value FROM state WHERE key = %s", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_state(self, key: str, value: str) -> None:
+        self._run(
+            "INSERT INTO state(key, value) VALUES (%s, %s) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+
+def open_postgres(url: str, options: Mapping[str, Any]) -> PostgresStorage:
+    """The storage factory for ``postgresql:`` URLs (options: ``schema``, ``min_size``,
+    ``max_size``, ``timeout``)."""
+    conninfo, schema = _split_url(url, options)
+    sizes: dict[str, Any] = {}
+    for key, default in (("min_size", 1), ("max_size", 10), ("timeout", 30.0)):
+        value = options.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ValidationError.for_field(key, "expected a positive number")
+        sizes[key] = value
+    return PostgresStorage(
+        conninfo,
+        schema=schema,
+        min_size=int(sizes["min_size"]),
+        max_size=int(sizes["max_size"]),
+        timeout=float(sizes["timeout"]),
+    )
+
