@@ -902,6 +902,8 @@ class Tickets:
         query = self._query(
             filters or {}, sort, order, page, limit, q, customer_id, include_internal
         )
+        if query is None:
+            return Page(items=[], total=0, page=page, limit=limit)
         with self._desk.storage.read() as tx:
             return tx.search_tickets(query)
 
@@ -920,7 +922,7 @@ class Tickets:
         q: str | None,
         customer_scope: str | None,
         include_internal: bool,
-    ) -> TicketQuery:
+    ) -> TicketQuery | None:
         if not isinstance(filters, Mapping):
             raise ValidationError.for_field("filters", "expected an object")
         errors: list[FieldError] = []
@@ -1019,11 +1021,14 @@ class Tickets:
             raise ValidationError.from_errors(errors)
         if customer_scope is not None:
             wanted = kwargs.get("customer_ids", ())
-            if wanted and customer_scope not in wanted:
-                kwargs["customer_ids"] = ("\x00none",)  # another customer's: nothing
-            else:
-                kwargs["customer_ids"] = (customer_scope,)
+            # Asking for other customers' tickets within one customer's scope finds none.
+            kwargs["customer_ids"] = (
+                () if wanted and customer_scope not in wanted else (customer_scope,)
+            )
+            kwargs["nothing"] = bool(wanted) and customer_scope not in wanted
         assert isinstance(page, int) and isinstance(limit, int)
+        if kwargs.pop("nothing", False):
+            return None
         return TicketQuery(
             now=self._desk.now(),
             sort=str(field),

@@ -31,3 +31,53 @@ def _profile_name() -> str:
 
 
 settings.load_profile(_profile_name())
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+import contextlib  # noqa: E402
+import secrets  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+
+POSTGRES_URL = os.environ.get("SUPPORTKIT_TEST_POSTGRES_URL")
+NO_POSTGRES = "SUPPORTKIT_TEST_POSTGRES_URL is not set (e.g. postgresql://postgres@127.0.0.1/test)"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The PostgreSQL server the tests may use; skips the test without one."""
+    if not POSTGRES_URL:
+        pytest.skip(NO_POSTGRES)
+    return POSTGRES_URL
+
+
+@pytest.fixture(scope="session")
+def postgres_schemas(postgres_url: str) -> Iterator[Callable[[], str]]:
+    """Makes fresh schemas for this test run, and drops them all at the end.
+
+    Every schema name carries this run's random tag, so concurrent runs against one
+    server never see each other's data.
+    """
+    import psycopg
+
+    run = secrets.token_hex(4)
+    made: list[str] = []
+
+    def fresh() -> str:
+        name = f"sk_test_{run}_{len(made)}"
+        made.append(name)
+        return name
+
+    yield fresh
+    with contextlib.closing(psycopg.connect(postgres_url, autocommit=True)) as conn:
+        for name in made:
+            conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+
+
+@pytest.fixture
+def postgres_schema_url(postgres_url: str, postgres_schemas: Callable[[], str]) -> str:
+    """A URL of a fresh, empty schema of the test server."""
+    separator = "&" if "?" in postgres_url else "?"
+    return f"{postgres_url}{separator}schema={postgres_schemas()}"

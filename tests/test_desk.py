@@ -31,9 +31,14 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def desk(tmp_path: Path, clock: Clock) -> Iterator[Desk]:
-    yield from open_desk(f"sqlite:///{tmp_path / 'support.db'}", clock)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def desk(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[Desk]:
+    """A seeded desk on a real SQLite file, and on PostgreSQL when one is configured."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'support.db'}"
+    else:
+        url = request.getfixturevalue("postgres_schema_url")
+    yield from open_desk(url, clock)
 
 
 def count_events(desk: Desk) -> int:

@@ -1,6 +1,6 @@
-"""The storage conformance suite against SQLite, plus what only SQLite promises.
+"""The storage conformance suite against every backend, plus what only SQLite promises.
 
-``TestSQLiteFile`` and ``TestSQLiteMemory`` run every test of
+``TestSQLiteFile``, ``TestSQLiteMemory`` and ``TestPostgres`` run every test of
 :class:`supportkit.testing.StorageConformance`; the functions below test the SQLite
 backend's own promises: a file keeps its data, WAL mode, schema versions and
 migrations, and its URLs.
@@ -49,6 +49,18 @@ class TestSQLiteMemory(StorageConformance):
     @pytest.fixture
     def storage(self) -> Iterator[Storage]:
         storage = open_sqlite("sqlite://", {})
+        yield storage
+        storage.close()
+
+
+class TestPostgres(StorageConformance):
+    """The same suite on PostgreSQL (skipped without SUPPORTKIT_TEST_POSTGRES_URL)."""
+
+    @pytest.fixture
+    def storage(self, postgres_schema_url: str) -> Iterator[Storage]:
+        from supportkit.backends.postgresql_plugin import open_postgresql
+
+        storage = open_postgresql(postgres_schema_url, {"max_size": 4})
         yield storage
         storage.close()
 

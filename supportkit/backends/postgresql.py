@@ -281,7 +281,7 @@ class PostgresStorage(Storage):
             with self._pool.connection() as conn, conn.transaction():
                 if not write:
                     conn.execute("SET TRANSACTION READ ONLY")
-                yield _PgTransaction(conn)
+                yield _PgTransaction(conn, write=write)
         except (psycopg.Error, PoolTimeout) as exc:
             raise _translate(exc) from exc
 
@@ -408,8 +408,11 @@ def _words(text: str) -> list[str]:
 
 
 class _PgTransaction(Transaction):
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], *, write: bool) -> None:
         self.conn = conn
+        # Row locks only make sense (and are only allowed) when writing.
+        self.lock = " FOR UPDATE" if write else ""
+        self.claim = " FOR UPDATE SKIP LOCKED" if write else ""
 
     def _run(self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> Any:
         try:
@@ -466,7 +469,7 @@ class _PgTransaction(Transaction):
         raise VersionConflict(ticket.id, expected_version, int(current[0]))
 
     def get_ticket(self, ticket_id: str, *, for_update: bool = False) -> Ticket | None:
-        lock = " FOR UPDATE" if for_update else ""
+        lock = self.lock if for_update else ""
         row = self._run(f"SELECT data FROM tickets WHERE id = %s{lock}", (ticket_id,)).fetchone()
         return records.loads(row[0], Ticket) if row else None
 
@@ -553,7 +556,7 @@ class _PgTransaction(Transaction):
     def claim_due_tickets(self, now: datetime, limit: int) -> list[str]:
         rows = self._run(
             "SELECT id FROM tickets WHERE next_due_at IS NOT NULL AND next_due_at <= %s "
-            "ORDER BY next_due_at LIMIT %s FOR UPDATE SKIP LOCKED",
+            f"ORDER BY next_due_at LIMIT %s{self.claim}",
             (now, limit),
         ).fetchall()
         return [row[0] for row in rows]
@@ -592,7 +595,7 @@ class _PgTransaction(Transaction):
 
     def move_comments(self, from_ticket: str, to_ticket: str) -> int:
         rows = self._run(
-            "SELECT seq, data FROM comments WHERE ticket_id = %s FOR UPDATE", (from_ticket,)
+            f"SELECT seq, data FROM comments WHERE ticket_id = %s{self.lock}", (from_ticket,)
         ).fetchall()
         for seq, data in rows:
             record = json.loads(data)
