@@ -1,0 +1,296 @@
+"""The PostgreSQL backend under concurrency: processes, threads, workers, crashes.
+
+Skipped without SUPPORTKIT_TEST_POSTGRES_URL; CI sets it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from supportkit.desk import Desk
+from supportkit.errors import StorageError, VersionConflict
+
+from .desk_fixtures import T0, Clock, seed, seed_ticket
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _creator(url: str, count: int, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    try:
+        with Desk.open(url, load_entrypoints=False) as desk:
+            numbers = [
+                desk.tickets.create(seed_ticket(attachments=[])).number for _ in range(count)
+            ]
+        queue.put(("ok", numbers))
+    except BaseException as exc:
+        queue.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def test_four_processes_create_2000_tickets(postgres_schema_url: str) -> None:
+    seed(Desk.open(postgres_schema_url, load_entrypoints=False)).close()
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    workers = [
+        context.Process(target=_creator, args=(postgres_schema_url, 500, queue)) for _ in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    results = [queue.get(timeout=300) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+    assert [detail for status, detail in results if status == "error"] == []
+    numbers = [n for _, batch in results for n in batch]
+    assert len(numbers) == 2000 and len(set(numbers)) == 2000
+    # Per process, numbers only grow; across all, no gaps (a create never rolled back).
+    for _, batch in results:
+        assert batch == sorted(batch)
+    assert sorted(int(n.rsplit("-", 1)[1]) for n in numbers) == list(range(1, 2001))
+    with Desk.open(postgres_schema_url, load_entrypoints=False) as desk:
+        assert desk.tickets.search(limit=1).total == 2000
+
+
+def test_eight_threads_updating_one_ticket_lose_nothing(postgres_schema_url: str) -> None:
+    desk = seed(
+        Desk.open(postgres_schema_url, load_entrypoints=False, storage_options={"max_size": 8})
+    )
+    ticket = desk.tickets.create(seed_ticket())
+    applied: list[int] = []
+    conflicts: list[int] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(8)
+
+    def worker(n: int) -> None:
+        barrier.wait()
+        for i in range(10):
+            current = desk.tickets.get(ticket.id)
+            try:
+                desk.tickets.update(
+                    ticket.id, {"metadata": {f"w{n}_{i}": True}}, if_version=current.version
+                )
+            except VersionConflict:
+                with lock:
+                    conflicts.append(n)
+            else:
+                with lock:
+                    applied.append(n)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(applied) + len(conflicts) == 80
+    final = desk.tickets.get(ticket.id)
+    # Every applied update is there, every refused one is not: none lost silently.
+    assert final.version == ticket.version + len(applied)
+    written = [key for key in final.metadata if key.startswith("w")]
+    assert len(written) == len(applied)
+    desk.close()
+
+
+TICKER = textwrap.dedent(
+    """
+    import sys
+    from datetime import datetime, timezone
+    sys.path.insert(0, {root!r})
+    from supportkit.desk import Desk
+    now = datetime.fromisoformat({now!r})
+    desk = Desk.open({url!r}, clock=lambda: now, load_entrypoints=False)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    report = desk.tick()
+    print(len(report.fired), report.escalations, flush=True)
+    """
+)
+
+
+def test_three_workers_ticking_at_once_escalate_each_ticket_once(
+    postgres_schema_url: str,
+) -> None:
+    clock = Clock()
+    desk = seed(Desk.open(postgres_schema_url, clock=clock, load_entrypoints=False))
+    made = desk.tickets.create_many((seed_ticket(attachments=[]) for _ in range(60)), batch_size=20)
+    assert made == 60
+    later = T0 + timedelta(hours=9)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    script = TICKER.format(root=str(ROOT), url=postgres_schema_url, now=later.isoformat())
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", script],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(3)
+    ]
+    for worker in workers:
+        assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
+    for worker in workers:  # release all three together
+        assert worker.stdin is not None
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+    outputs = [worker.communicate(timeout=120)[0].split() for worker in workers]
+    assert all(worker.returncode == 0 for worker in workers)
+    fired = sum(int(out[0]) for out in outputs)
+    escalations = sum(int(out[1]) for out in outputs)
+    events = desk.events.list(limit=1000)
+    while len(events) % 1000 == 0 and events:
+        more = desk.events.list(after=events[-1].id, limit=1000)
+        if not more:
+            break
+        events += more
+    escalated = [e for e in events if e.type == "ticket.escalated"]
+    per_ticket: dict[str, list[str]] = {}
+    for event in escalated:
+        per_ticket.setdefault(event.ticket_id or "", []).append(event.data["trigger"])
+    assert len(per_ticket) == 60
+    for triggers in per_ticket.values():
+        # Each trigger escalated exactly once, whichever worker ran it.
+        assert len(triggers) == len(set(triggers)) == 5
+    assert escalations == len(escalated) == 300
+    assert fired >= 300
+    clock.now = later
+    assert desk.tick().fired == ()
+    desk.close()
+
+
+KILLED = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {root!r})
+    from supportkit.desk import Desk
+    from tests.desk_fixtures import seed_ticket
+    desk = Desk.open({url!r}, load_entrypoints=False)
+    print("ready", flush=True)
+    desk.tickets.create_many((seed_ticket() for _ in range(100000)), batch_size=25)
+    """
+)
+
+
+def test_killing_a_writer_mid_transaction_leaves_no_partial_ticket(
+    postgres_schema_url: str,
+) -> None:
+    seed(Desk.open(postgres_schema_url, load_entrypoints=False)).close()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for delay in (0.3, 0.7, 1.1):
+        process = subprocess.Popen(
+            [sys.executable, "-c", KILLED.format(root=str(ROOT), url=postgres_schema_url)],
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        assert process.stdout is not None and process.stdout.readline().strip() == b"ready"
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    schema = postgres_schema_url.rsplit("schema=", 1)[1]
+    base = postgres_schema_url.split("?")[0]
+    with contextlib.closing(psycopg.connect(base, autocommit=True)) as conn:
+        conn.execute(f"SET search_path TO {schema}")
+        # The server notices the dead connections; their transactions roll back.
+        for _ in range(100):
+            busy = conn.execute(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%%'"
+                " OR (state = 'active' AND pid <> pg_backend_pid() AND datname = current_database()"
+                " AND query LIKE 'INSERT%%')"
+            ).fetchone()
+            if busy is not None and busy[0] == 0:
+                break
+            time.sleep(0.1)
+        tickets = conn.execute("SELECT COUNT(*) FROM tickets").fetchone()[0]
+        assert tickets > 0 and tickets % 25 == 0
+        orphans = conn.execute(
+            "SELECT COUNT(*) FROM tickets t WHERE NOT EXISTS (SELECT 1 FROM events e"
+            " WHERE e.ticket_id = t.id AND e.type = 'ticket.created') OR NOT EXISTS"
+            " (SELECT 1 FROM attachments a WHERE a.ticket_id = t.id)"
+        ).fetchone()[0]
+        assert orphans == 0
+        numbers = conn.execute("SELECT MAX(last) FROM ticket_counters").fetchone()[0]
+        assert numbers == tickets  # no gaps: a rolled-back create gave its number back
+
+
+CLAIMER = textwrap.dedent(
+    """
+    import sys, time
+    from datetime import datetime
+    sys.path.insert(0, {root!r})
+    from supportkit.backends.postgresql_plugin import open_postgresql
+    storage = open_postgresql({url!r}, {{}})
+    with storage.write() as tx:
+        claimed = tx.claim_due_tickets(datetime.fromisoformat({now!r}), 1000)
+        print(len(claimed), flush=True)
+        time.sleep(600)  # dies here, holding the claim
+    """
+)
+
+
+def test_a_worker_that_dies_mid_claim_leaves_its_tickets_to_others(
+    postgres_schema_url: str,
+) -> None:
+    clock = Clock()
+    desk = seed(Desk.open(postgres_schema_url, clock=clock, load_entrypoints=False))
+    desk.tickets.create_many((seed_ticket(attachments=[]) for _ in range(10)), batch_size=10)
+    clock.now = T0 + timedelta(hours=3)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    script = CLAIMER.format(root=str(ROOT), url=postgres_schema_url, now=clock.now.isoformat())
+    claimer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env)
+    assert claimer.stdout is not None and claimer.stdout.readline().strip() == b"10"
+    # While it holds them, another worker skips them instead of waiting or doubling up.
+    assert desk.tick().tickets == 0
+    claimer.send_signal(signal.SIGKILL)
+    claimer.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    report = desk.tick()
+    while report.tickets == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)  # until the server has noticed the dead connection
+        report = desk.tick()
+    assert report.tickets == 10
+    desk.close()
+
+
+def test_an_unreachable_server_is_a_storage_error() -> None:
+    with pytest.raises(StorageError, match="cannot connect to PostgreSQL"):
+        Desk.open("postgresql://nobody@127.0.0.1:1/none", storage_options={"timeout": 1})
+
+
+def test_a_newer_schema_is_refused(postgres_schema_url: str) -> None:
+    from supportkit.errors import SchemaVersionError
+
+    Desk.open(postgres_schema_url, load_entrypoints=False).close()
+    schema = postgres_schema_url.rsplit("schema=", 1)[1]
+    with contextlib.closing(
+        psycopg.connect(postgres_schema_url.split("?")[0], autocommit=True)
+    ) as conn:
+        conn.execute(f"INSERT INTO {schema}.supportkit_schema(version) VALUES (99)")
+    with pytest.raises(SchemaVersionError):
+        Desk.open(postgres_schema_url, load_entrypoints=False)
+
+
+def test_postgres_url_without_the_extra_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_psycopg(name: str, *args: object, **kwargs: object) -> object:
+        if name.endswith("postgresql") and args and args[2] and "open_postgres" in args[2]:  # type: ignore[operator]
+            raise ImportError("No module named 'psycopg'")
+        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builtins, "__import__", no_psycopg)
+    with pytest.raises(StorageError, match=r"supportkit\[postgres\]"):
+        Desk.open("postgresql://localhost/x", load_entrypoints=False)
