@@ -278,10 +278,13 @@ class PostgresStorage(Storage):
     @contextlib.contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Transaction]:
         try:
-            with self._pool.connection() as conn, conn.transaction():
-                if not write:
-                    conn.execute("SET TRANSACTION READ ONLY")
-                yield _PgTransaction(conn, write=write)
+            with self._pool.connection() as conn:
+                # Pipeline mode: statements whose results are not needed yet travel
+                # together, so a command costs a few round trips, not one per statement.
+                with conn.pipeline(), conn.transaction():
+                    if not write:
+                        conn.execute("SET TRANSACTION READ ONLY")
+                    yield _PgTransaction(conn, write=write)
         except (psycopg.Error, PoolTimeout) as exc:
             raise _translate(exc) from exc
 
@@ -324,7 +327,8 @@ _COLUMNS: Final = (
 )  # fmt: skip
 _INSERT: Final = (
     f"INSERT INTO tickets ({', '.join(_COLUMNS)}) "
-    f"VALUES ({', '.join('%(' + c + ')s' for c in _COLUMNS)}) RETURNING seq"
+    f"VALUES ({', '.join('%(' + c + ')s' for c in _COLUMNS)}) "
+    "ON CONFLICT DO NOTHING RETURNING seq"
 )
 _UPDATE: Final = (
     "UPDATE tickets SET "
@@ -421,13 +425,12 @@ class _PgTransaction(Transaction):
             raise _translate(exc) from exc
 
     def _unique(self, query: str, params: Any, kind: str, key: str) -> Any:
-        try:
-            with self.conn.transaction():  # a savepoint: the outer transaction survives
-                return self.conn.execute(query, params)
-        except pg_errors.UniqueViolation as exc:
-            raise AlreadyExists(kind, key) from exc
-        except psycopg.Error as exc:
-            raise _translate(exc) from exc
+        """Run ``INSERT … ON CONFLICT DO NOTHING RETURNING …``; no row back means the
+        key was taken. No savepoint and no aborted transaction: the caller decides."""
+        row = self._run(query, params).fetchone()
+        if row is None:
+            raise AlreadyExists(kind, key)
+        return row
 
     # -- tickets -----------------------------------------------------------------------
 
@@ -440,8 +443,7 @@ class _PgTransaction(Transaction):
         return int(row[0])
 
     def insert_ticket(self, ticket: Ticket, *, next_due_at: datetime | None) -> None:
-        cursor = self._unique(_INSERT, _row(ticket, next_due_at), "ticket", ticket.id)
-        seq = cursor.fetchone()[0]
+        seq = self._unique(_INSERT, _row(ticket, next_due_at), "ticket", ticket.id)[0]
         self._tags(seq, ticket.tags)
 
     def _tags(self, seq: int, tags: Sequence[str]) -> None:
@@ -566,7 +568,7 @@ class _PgTransaction(Transaction):
     def insert_comment(self, comment: Comment) -> None:
         self._unique(
             "INSERT INTO comments(id, ticket_id, visibility, created_at, content, data) "
-            "VALUES (%s, %s, %s, %s, %s, %s)",
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING seq",
             (
                 comment.id,
                 comment.ticket_id,
@@ -621,7 +623,8 @@ class _PgTransaction(Transaction):
     ) -> None:
         self._unique(
             "INSERT INTO attachments(id, ticket_id, comment_id, filename, content_type, size, "
-            "sha256, created_at, data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            "sha256, created_at, data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT DO NOTHING RETURNING id",
             (
                 attachment.id,
                 ticket_id,
@@ -651,27 +654,32 @@ class _PgTransaction(Transaction):
     # -- events ------------------------------------------------------------------------
 
     def insert_events(self, events: Sequence[Event]) -> list[Event]:
+        if not events:
+            return []
         # Held until commit: sequence numbers then follow commit order.
         self._run("SELECT pg_advisory_xact_lock(%s)", (_EVENTS_LOCK,))
-        stored = []
+        params: list[Any] = []
         for event in events:
-            cursor = self._unique(
-                "INSERT INTO events(id, type, ticket_id, customer_id, visibility, created_at, "
-                "data) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING seq",
-                (
-                    event.id,
-                    event.type,
-                    event.ticket_id,
-                    event.customer_id,
-                    event.visibility,
-                    event.created_at,
-                    json.dumps(event.data, separators=(",", ":"), ensure_ascii=False),
-                ),
-                "event",
+            params += [
                 event.id,
-            )
-            stored.append(attrs.evolve(event, seq=int(cursor.fetchone()[0])))
-        return stored
+                event.type,
+                event.ticket_id,
+                event.customer_id,
+                event.visibility,
+                event.created_at,
+                json.dumps(event.data, separators=(",", ":"), ensure_ascii=False),
+            ]
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(events))
+        rows = self._run(
+            "INSERT INTO events(id, type, ticket_id, customer_id, visibility, created_at, data)"
+            f" VALUES {values} ON CONFLICT DO NOTHING RETURNING id, seq",
+            params,
+        ).fetchall()
+        seqs = {row[0]: int(row[1]) for row in rows}
+        for event in events:
+            if event.id not in seqs:
+                raise AlreadyExists("event", event.id)
+        return [attrs.evolve(event, seq=seqs[event.id]) for event in events]
 
     def list_events(
         self,
@@ -757,10 +765,12 @@ class _PgTransaction(Transaction):
         return [json.loads(row[0]) for row in rows]
 
     def delete_resource(self, kind: str, resource_id: str) -> bool:
-        cursor = self._run("DELETE FROM resources WHERE kind = %s AND id = %s", (kind, resource_id))
-        if cursor.rowcount:
+        row = self._run(
+            "DELETE FROM resources WHERE kind = %s AND id = %s RETURNING id", (kind, resource_id)
+        ).fetchone()
+        if row is not None:
             self._bump_config()
-        return bool(cursor.rowcount)
+        return row is not None
 
     def config_version(self) -> int:
         row = self._run("SELECT value FROM meta WHERE key = 'config_version'").fetchone()
@@ -795,4 +805,3 @@ def open_postgres(url: str, options: Mapping[str, Any]) -> PostgresStorage:
         max_size=int(sizes["max_size"]),
         timeout=float(sizes["timeout"]),
     )
-
