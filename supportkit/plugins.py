@@ -32,7 +32,11 @@ __all__ = [
 ]
 
 #: Modules registered in every plugin manager, before entry-point plugins.
-BUILTIN_PLUGINS: Final = ("supportkit.backends.sqlite", "supportkit.backends.postgresql_plugin")
+BUILTIN_PLUGINS: Final = (
+    "supportkit.backends.sqlite",
+    "supportkit.backends.postgresql_plugin",
+    "supportkit.api.auth",
+)
 
 
 def get_plugin_manager(

@@ -278,13 +278,12 @@ class PostgresStorage(Storage):
     @contextlib.contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Transaction]:
         try:
-            with self._pool.connection() as conn:
-                # Pipeline mode: statements whose results are not needed yet travel
-                # together, so a command costs a few round trips, not one per statement.
-                with conn.pipeline(), conn.transaction():
-                    if not write:
-                        conn.execute("SET TRANSACTION READ ONLY")
-                    yield _PgTransaction(conn, write=write)
+            # Pipeline mode: statements whose results are not needed yet travel
+            # together, so a command costs a few round trips, not one per statement.
+            with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
+                if not write:
+                    conn.execute("SET TRANSACTION READ ONLY")
+                yield _PgTransaction(conn, write=write)
         except (psycopg.Error, PoolTimeout) as exc:
             raise _translate(exc) from exc
 
