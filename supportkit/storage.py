@@ -152,6 +152,11 @@ class Transaction(ABC):
         """
 
     @abstractmethod
+    def raise_ticket_counter(self, year: int, at_least: int) -> None:
+        """Make sure the next number :meth:`next_ticket_number` gives for ``year`` is above
+        ``at_least`` (used when importing tickets that keep their numbers)."""
+
+    @abstractmethod
     def insert_ticket(self, ticket: Ticket, *, next_due_at: datetime | None) -> None:
         """Store a new ticket. ``next_due_at`` is when ``tick()`` next needs it.
 

@@ -725,6 +725,15 @@ class StorageConformance:
         with storage.read() as tx:
             assert _search(tx).total == 0  # reserving a number creates no ticket
 
+    def test_raising_the_ticket_counter_never_lowers_it(self, storage: Storage) -> None:
+        with storage.write() as tx:
+            tx.raise_ticket_counter(2026, 41)
+            assert tx.next_ticket_number(2026) == 42
+            tx.raise_ticket_counter(2026, 7)  # lower: no effect
+            assert tx.next_ticket_number(2026) == 43
+            tx.raise_ticket_counter(2030, 0)
+            assert tx.next_ticket_number(2030) == 1
+
     def test_ticket_numbers_are_unique_under_concurrent_writers(self, storage: Storage) -> None:
         numbers: list[int] = []
         errors: list[BaseException] = []

@@ -441,6 +441,13 @@ class _PgTransaction(Transaction):
         ).fetchone()
         return int(row[0])
 
+    def raise_ticket_counter(self, year: int, at_least: int) -> None:
+        self._run(
+            "INSERT INTO ticket_counters(year, last) VALUES (%s, %s) "
+            "ON CONFLICT (year) DO UPDATE SET last = GREATEST(ticket_counters.last, excluded.last)",
+            (year, at_least),
+        )
+
     def insert_ticket(self, ticket: Ticket, *, next_due_at: datetime | None) -> None:
         seq = self._unique(_INSERT, _row(ticket, next_due_at), "ticket", ticket.id)[0]
         self._tags(seq, ticket.tags)

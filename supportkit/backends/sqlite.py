@@ -520,6 +520,13 @@ class _SQLiteTransaction(Transaction):
         ).fetchone()
         return int(row[0])
 
+    def raise_ticket_counter(self, year: int, at_least: int) -> None:
+        self._run(
+            "INSERT INTO ticket_counters(year, last) VALUES (?, ?) "
+            "ON CONFLICT(year) DO UPDATE SET last = MAX(last, excluded.last)",
+            (year, at_least),
+        )
+
     def insert_ticket(self, ticket: Ticket, *, next_due_at: datetime | None) -> None:
         row = _ticket_row(ticket, next_due_at)
         try:
