@@ -2,22 +2,27 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-dev
+STAMP := $(VENV)/.installed-all
 
-.PHONY: test run lint typecheck check bench clean
+.PHONY: test run demo lint typecheck check bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[all]'
 	touch $(STAMP)
 
 ## make test: the whole test suite
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-## make run: the main job (the demo tour on the embedded default)
+## make run: the main job: the example Flask app on the embedded SQLite default,
+## at http://127.0.0.1:8000 (get a key with: .venv/bin/supportkit keys create --role admin)
 run: $(STAMP)
+	$(BIN)/supportkit serve
+
+## make demo: the guided tour of tickets and their SLA clocks
+demo: $(STAMP)
 	$(BIN)/supportkit demo
 
 ## make lint / typecheck / check: ruff and mypy --strict
@@ -32,8 +37,8 @@ check: lint typecheck test
 
 ## make bench: the benchmarks (run by hand; see docs/performance.md)
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_calendar.py
+	$(BIN)/python benchmarks/bench_desk.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

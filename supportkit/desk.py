@@ -396,6 +396,16 @@ class Desk:
             id_prefix="rule",
             ordered=True,
         )
+        # These services import this module, so they are imported once it is loaded.
+        from .analytics import Analytics
+        from .integrations import Integrations
+        from .reports import Reports
+        from .webhooks import Webhooks
+
+        self.analytics = Analytics(self)
+        self.reports = Reports(self)
+        self.webhooks = Webhooks(self)
+        self.integrations = Integrations(self)
 
     @classmethod
     def open(
@@ -527,7 +537,9 @@ class Desk:
         """Run every SLA and escalation timer that is due now, once.
 
         Idempotent: each trigger fires once, so running it again at the same time does
-        nothing. Workers call it periodically (``supportkit worker``).
+        nothing. Workers call it periodically (``supportkit worker``). It also computes
+        the reports waiting to be generated (:meth:`Reports.run_pending
+        <supportkit.reports.Reports.run_pending>`).
         """
         fired: list[tuple[str, str]] = []
         escalations = 0
@@ -546,6 +558,7 @@ class Desk:
                         escalations += sum(1 for _, escalated in result if escalated)
             if len(ids) < batch or progress == 0:
                 break
+        self.reports.run_pending()
         return TickReport(tickets=touched, fired=tuple(fired), escalations=escalations)
 
     def _tick_one(self, unit: _Unit, ticket_id: str) -> list[tuple[str, bool]]:
@@ -972,8 +985,12 @@ class Tickets:
                 kwargs["escalation_levels"] = tuple(
                     int(v) for v in levels if not isinstance(v, bool) and str(v).strip()
                 )
+                if not all(0 <= v <= 1000 for v in kwargs["escalation_levels"]):
+                    raise ValueError
             except ValueError:
-                errors.append(FieldError("filters.escalation_level", "expected integers"))
+                errors.append(
+                    FieldError("filters.escalation_level", "expected integers from 0 to 1000")
+                )
         escalated = filters.get("escalated")
         if escalated is not None:
             if escalated in (True, "true", "1"):

@@ -17,6 +17,7 @@ or not at all.
 
 from __future__ import annotations
 
+import itertools
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -30,11 +31,15 @@ from .models import Attachment, Comment, Ticket
 
 __all__ = [
     "SORT_FIELDS",
+    "STATS_GROUPS",
+    "Document",
     "Event",
     "Page",
+    "StatsQuery",
     "Storage",
     "StoredAttachment",
     "TicketQuery",
+    "TicketStats",
     "Transaction",
 ]
 
@@ -139,6 +144,100 @@ class StoredAttachment:
     data: bytes
 
 
+#: What :meth:`Transaction.ticket_stats` can group by.
+STATS_GROUPS: Final = ("category", "priority", "customer", "bucket")
+
+
+def _ascending(_: Any, attribute: attrs.Attribute[Any], value: tuple[datetime, ...]) -> None:
+    if any(b <= a for a, b in itertools.pairwise(value)):
+        raise ValueError(f"{attribute.name} must be strictly increasing")
+
+
+def _groups(_: Any, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    unknown = [name for name in value if name not in STATS_GROUPS]
+    if unknown or len(set(value)) != len(value):
+        raise ValueError(f"{attribute.name} must be distinct names of {STATS_GROUPS}: {value}")
+
+
+@attrs.frozen
+class StatsQuery:
+    """Which tickets an aggregate of :meth:`Transaction.ticket_stats` counts, and how
+    it groups them.
+
+    The tickets counted are those *created* in ``[start, end)`` that pass every
+    filter (a tuple filter holds when the ticket's value is one of its values; an
+    empty tuple filters nothing). ``done_statuses`` are the statuses that do not count
+    as open. ``group_by`` names the groups, in the order their values appear in
+    :attr:`TicketStats.group`:
+
+    - ``category``, ``priority``, ``customer``: the ticket's value (a customer may be
+      ``None``);
+    - ``bucket``: the index ``i`` of the creation range ``[buckets[i], buckets[i + 1])``
+      the ticket falls in; ``buckets`` are strictly increasing instants. Local days
+      and ISO weeks are such ranges, computed by the caller in its timezone, so the
+      storage never needs timezone rules. A ticket in no range is not counted.
+    """
+
+    start: datetime
+    end: datetime
+    done_statuses: tuple[str, ...] = ("resolved", "closed")
+    customer_ids: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    priorities: tuple[str, ...] = ()
+    group_by: tuple[str, ...] = attrs.field(default=(), validator=_groups)
+    buckets: tuple[datetime, ...] = attrs.field(default=(), validator=_ascending)
+
+    def __attrs_post_init__(self) -> None:
+        if ("bucket" in self.group_by) != (len(self.buckets) >= 2):
+            raise ValueError("group_by 'bucket' needs at least two bucket boundaries, and only it")
+
+
+@attrs.frozen
+class TicketStats:
+    """Aggregates of one group of tickets (see :class:`StatsQuery`).
+
+    ``resolved`` counts tickets with a resolution instant (resolved, or resolved and
+    then closed; a reopened ticket has none). ``resolution_us`` is the sum over those
+    of ``resolved_at - created_at`` in microseconds (wall-clock time, not business
+    time). ``sla_measured`` counts the resolved tickets that have a resolution target
+    and ``sla_met`` those of them whose resolution clock stopped in time.
+    ``escalated`` counts tickets with an escalation level above 0; ``first_contact``
+    counts resolved tickets with at most one customer-visible comment by an agent.
+    """
+
+    group: tuple[str | int | None, ...]
+    total: int = 0
+    resolved: int = 0
+    open: int = 0
+    resolution_us: int = 0
+    sla_measured: int = 0
+    sla_met: int = 0
+    escalated: int = 0
+    first_contact: int = 0
+
+
+@attrs.frozen
+class Document:
+    """A stored record that is neither a ticket nor configuration: a report, a webhook
+    delivery attempt, …
+
+    ``kind`` and ``id`` name it (an id is unique within its kind). ``parent`` ties it
+    to something else (a delivery attempt to its webhook) and ``status`` says where it
+    stands (a report that is ``generating``); both are what
+    :meth:`Transaction.list_documents` selects on. ``seq`` is given by storage on
+    insert and orders documents. Documents are not configuration: writing them never
+    changes :meth:`Transaction.config_version`.
+    """
+
+    kind: str
+    id: str
+    data: dict[str, Any]
+    created_at: datetime
+    status: str | None = None
+    parent: str | None = None
+    seq: int | None = None
+
+
 class Transaction(ABC):
     """The operations of one transaction. See the module docstring."""
 
@@ -202,6 +301,16 @@ class Transaction(ABC):
         so two workers never claim the same one.
         """
 
+    @abstractmethod
+    def ticket_stats(self, query: StatsQuery) -> list[TicketStats]:
+        """Aggregates of the tickets ``query`` selects, one per group, in no order.
+
+        Computed by the database (``COUNT``/``SUM`` over indexed columns), never by
+        loading tickets. Without ``group_by`` the answer is exactly one
+        :class:`TicketStats` (all zeros when nothing matches); with it, one per group
+        that has tickets.
+        """
+
     # -- comments and attachments ------------------------------------------------------
 
     @abstractmethod
@@ -254,6 +363,51 @@ class Transaction(ABC):
     @abstractmethod
     def event_seq(self, event_id: str) -> int | None:
         """The ``seq`` of the event with this id, or ``None``."""
+
+    # -- documents -----------------------------------------------------------------------
+
+    @abstractmethod
+    def insert_document(self, document: Document) -> Document:
+        """Store a new document; returns it with its ``seq``.
+
+        :raises AlreadyExists: its kind already has a document with this id.
+        """
+
+    @abstractmethod
+    def update_document(
+        self, kind: str, document_id: str, *, data: dict[str, Any], status: str | None
+    ) -> bool:
+        """Replace a document's data and status; whether it existed."""
+
+    @abstractmethod
+    def get_document(self, kind: str, document_id: str) -> Document | None:
+        """The document of ``kind`` with this id, or ``None``."""
+
+    @abstractmethod
+    def list_documents(
+        self,
+        kind: str,
+        *,
+        parent: str | None = None,
+        status: str | None = None,
+        after_seq: int = 0,
+        limit: int = 100,
+        claim: bool = False,
+    ) -> list[Document]:
+        """Documents of ``kind`` with ``seq > after_seq`` in ``seq`` order, only those
+        of ``parent`` and of ``status`` when given.
+
+        ``claim=True`` (in a write transaction) locks the returned documents until the
+        transaction ends; a backend with concurrent writers skips documents another
+        transaction holds (``SKIP LOCKED``), so two workers never take the same one.
+        """
+
+    @abstractmethod
+    def delete_documents(
+        self, kind: str, *, document_id: str | None = None, parent: str | None = None
+    ) -> int:
+        """Delete the document of ``kind`` with this id, or every one of ``parent``
+        (one of the two must be given); returns how many were deleted."""
 
     # -- configuration resources and small state -----------------------------------------
 

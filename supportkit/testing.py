@@ -4,8 +4,10 @@
 :class:`~supportkit.storage.Storage` and :class:`~supportkit.storage.Transaction`
 interface promises: transactions that commit and roll back as a whole, tickets that
 read back as equal values, optimistic versions, ticket numbers, every filter, sort
-and page of :class:`~supportkit.storage.TicketQuery`, comments and attachments, the
-event log, configuration resources and small state. The SQLite backend runs it in
+and page of :class:`~supportkit.storage.TicketQuery`, aggregates of
+:class:`~supportkit.storage.StatsQuery` (checked against a reference computation),
+comments and attachments, the event log, documents (claimed by one worker at a time),
+configuration resources and small state. The SQLite backend runs it in
 ``tests/test_storage_conformance.py``; a new backend (PostgreSQL, say) runs the very
 same tests by subclassing it in its own test suite and providing a ``storage`` fixture
 that yields a fresh, *empty* storage and closes it afterwards::
@@ -70,8 +72,10 @@ This module is for tests: it imports pytest, and nothing else in supportkit impo
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final
@@ -96,7 +100,17 @@ from .models import (
     Pause,
     Ticket,
 )
-from .storage import SORT_FIELDS, Event, Page, Storage, TicketQuery, Transaction
+from .storage import (
+    SORT_FIELDS,
+    Document,
+    Event,
+    Page,
+    StatsQuery,
+    Storage,
+    TicketQuery,
+    TicketStats,
+    Transaction,
+)
 
 __all__ = ["CALENDAR", "NOW", "TARGETS", "StorageConformance", "make_ticket"]
 
@@ -467,6 +481,139 @@ def _minimal_ticket() -> Ticket:
         category="general",
         created_at=datetime(2026, 3, 10, 17, 0, 0, 1, tzinfo=india),
         updated_at=datetime(2026, 3, 10, 17, 0, 0, 1, tzinfo=india),
+    )
+
+
+# -- aggregates and documents ------------------------------------------------------------
+
+
+def _reply(comment_id: str, ticket_id: str, *, by: str, visibility: str, at: datetime) -> Comment:
+    """A comment by an ``agent`` or a ``customer`` (for first-contact resolution)."""
+    return Comment(
+        id=comment_id,
+        ticket_id=ticket_id,
+        content=f"{by} says {comment_id}",
+        type="comment" if visibility == "customer" else "internal_note",
+        visibility=visibility,
+        created_at=at,
+        author=Author(by, f"{by}-1"),
+    )
+
+
+def _stats_corpus() -> tuple[list[Ticket], list[Comment]]:
+    """Tickets around the period ``[NOW - 10 h, NOW)`` of the aggregate tests, and their
+    comments. Resolution times have microseconds; the target of every SLA is 8 hours."""
+    t = make_ticket
+    start = NOW - 10 * _H
+    tickets = [
+        # Resolved in 1 h: met; one agent reply.
+        _move(t(1, at=NOW - 9 * _H, ticket_id="s-1", priority="high", customer_id="cust-a"),
+              ("resolved", NOW - 8 * _H)),
+        # Resolved in 2 h and 999,999 µs: met; only internal notes and a customer reply.
+        _move(t(2, at=NOW - 9 * _H, ticket_id="s-2", customer_id="cust-b"),
+              ("in_progress", NOW - 8 * _H),
+              ("resolved", NOW - 7 * _H + 999_999 * _US)),
+        # Created before the period: never counted.
+        _move(t(3, at=start - _US, ticket_id="s-3", customer_id="cust-a"),
+              ("resolved", NOW - 9 * _H)),
+        # Created exactly at the start; in progress and escalated.
+        _escalate(
+            _move(t(4, at=start, ticket_id="s-4", priority="low", category="billing",
+                    customer_id="cust-b"), ("in_progress", NOW - 9 * _H)),
+            NOW - 8 * _H, "Customer called",
+        ),
+        # Created exactly at the end: not counted.
+        t(5, at=NOW, ticket_id="s-5", customer_id="cust-a"),
+        # Resolved after 8.5 h: breached; two agent replies; escalated.
+        _move(
+            _escalate(t(6, at=NOW - 9 * _H - 30 * _M, ticket_id="s-6", priority="critical"),
+                      NOW - 5 * _H, "Slow"),
+            ("resolved", NOW - _H),
+        ),
+        # Closed without being resolved: neither resolved nor open.
+        _move(t(7, at=NOW - 3 * _H, ticket_id="s-7", category="hardware", customer_id="cust-a"),
+              ("closed", NOW - 2 * _H)),
+        # Resolved, then reopened: open again, no resolution instant.
+        _move(t(8, at=NOW - 2 * _H, ticket_id="s-8", customer_id="cust-a"),
+              ("resolved", NOW - 90 * _M), ("open", NOW - _H)),
+        # No SLA; resolved in 1 h 0.75 s.
+        _move(attrs.evolve(t(9, at=NOW - 4 * _H, ticket_id="s-9", category="billing"), sla=None),
+              ("resolved", NOW - 3 * _H + 750_000 * _US)),
+    ]  # fmt: skip
+    comments = [
+        _reply("r-1", "s-1", by="agent", visibility="customer", at=NOW - 8 * _H - _M),
+        _reply("r-2", "s-1", by="agent", visibility="internal", at=NOW - 8 * _H - _M),
+        _reply("r-3", "s-2", by="agent", visibility="internal", at=NOW - 8 * _H),
+        _reply("r-4", "s-2", by="agent", visibility="internal", at=NOW - 8 * _H),
+        _reply("r-5", "s-2", by="customer", visibility="customer", at=NOW - 8 * _H),
+        _reply("r-6", "s-6", by="agent", visibility="customer", at=NOW - 9 * _H),
+        _reply("r-7", "s-6", by="agent", visibility="customer", at=NOW - 8 * _H),
+        _reply("r-8", "s-3", by="agent", visibility="customer", at=NOW - 9 * _H),
+    ]
+    return tickets, comments
+
+
+def _expected_stats(
+    tickets: Sequence[Ticket], comments: Sequence[Comment], query: StatsQuery
+) -> dict[tuple[str | int | None, ...], TicketStats]:
+    """What :meth:`Transaction.ticket_stats` must answer, computed from the values."""
+    replies: dict[str, int] = {}
+    for comment in comments:
+        if comment.visibility == "customer" and comment.author.type == "agent":
+            replies[comment.ticket_id] = replies.get(comment.ticket_id, 0) + 1
+    found: dict[tuple[str | int | None, ...], list[int]] = {}
+    for ticket in tickets:
+        if not query.start <= ticket.created_at < query.end:
+            continue
+        if query.customer_ids and ticket.customer_id not in query.customer_ids:
+            continue
+        if query.categories and ticket.category not in query.categories:
+            continue
+        if query.priorities and ticket.priority not in query.priorities:
+            continue
+        values: dict[str, str | int | None] = {
+            "category": ticket.category,
+            "priority": ticket.priority,
+            "customer": ticket.customer_id,
+        }
+        if query.buckets:
+            index = bisect.bisect_right(query.buckets, ticket.created_at) - 1
+            if not 0 <= index < len(query.buckets) - 1:
+                continue
+            values["bucket"] = index
+        key = tuple(values[name] for name in query.group_by)
+        numbers = found.setdefault(key, [0] * 8)
+        resolved = ticket.resolved_at is not None
+        clock = ticket.sla.resolution if ticket.sla is not None else None
+        measured = resolved and clock is not None and clock.stopped_at is not None
+        met = measured and clock is not None and sla_mod.clock_status(clock, NOW) == "met"
+        for i, counts in enumerate(
+            (
+                True,
+                resolved,
+                ticket.status not in query.done_statuses,
+                False,
+                measured,
+                met,
+                ticket.escalation.level > 0,
+                resolved and replies.get(ticket.id, 0) <= 1,
+            )
+        ):
+            numbers[i] += int(counts)
+        if ticket.resolved_at is not None:
+            numbers[3] += (ticket.resolved_at - ticket.created_at) // _US
+    if not query.group_by and not found:
+        found[()] = [0] * 8
+    return {key: TicketStats(key, *numbers) for key, numbers in found.items()}
+
+
+def _document(n: int, *, kind: str = "report", **options: Any) -> Document:
+    return Document(
+        kind=kind,
+        id=f"doc-{n}",
+        data={"n": n, "nested": {"list": [1, 2.5, True, None], "text": "ünï ✓"}},
+        created_at=NOW + n * _US,
+        **options,
     )
 
 
@@ -1344,6 +1491,125 @@ class StorageConformance:
         with storage.write() as tx:
             assert tx.claim_due_tickets(NOW, 10) == [second.id]
 
+    # -- aggregates -----------------------------------------------------------------------
+
+    def _stats_storage(self, storage: Storage) -> tuple[list[Ticket], list[Comment]]:
+        tickets, comments = _stats_corpus()
+        _seed(storage, tickets)
+        with storage.write() as tx:
+            for comment in comments:
+                tx.insert_comment(comment)
+        return tickets, comments
+
+    @staticmethod
+    def _stats(storage: Storage, query: StatsQuery) -> dict[Any, TicketStats]:
+        with storage.read() as tx:
+            found = tx.ticket_stats(query)
+        by_group = {stats.group: stats for stats in found}
+        assert len(by_group) == len(found), "a group was answered twice"
+        return by_group
+
+    def test_ticket_stats_of_a_period(self, storage: Storage) -> None:
+        tickets, comments = self._stats_storage(storage)
+        query = StatsQuery(start=NOW - 10 * _H, end=NOW)
+        found = self._stats(storage, query)
+        # Worked out by hand from the corpus, then by the reference computation.
+        assert found == {
+            (): TicketStats(
+                (),
+                total=7,  # s-1, s-2, s-4, s-6, s-7, s-8, s-9
+                resolved=4,  # s-1, s-2, s-6, s-9
+                open=2,  # s-4 (in progress), s-8 (reopened)
+                resolution_us=(1 + 2 + 8 + 1) * 3_600_000_000 + 30 * 60_000_000 + 999_999 + 750_000,
+                sla_measured=3,  # s-9 has no SLA
+                sla_met=2,  # s-6 was resolved after its 8 hours
+                escalated=2,  # s-4, s-6
+                first_contact=3,  # s-6 had two agent replies
+            )
+        }
+        assert found == _expected_stats(tickets, comments, query)
+
+    def test_ticket_stats_of_an_empty_period(self, storage: Storage) -> None:
+        self._stats_storage(storage)
+        query = StatsQuery(start=NOW + _H, end=NOW + 2 * _H)
+        assert self._stats(storage, query) == {(): TicketStats(())}
+        grouped = StatsQuery(start=NOW + _H, end=NOW + 2 * _H, group_by=("category",))
+        assert self._stats(storage, grouped) == {}
+
+    @pytest.mark.parametrize(
+        "group_by",
+        [("category",), ("priority",), ("customer",), ("category", "priority"),
+         ("customer", "category", "priority")],
+    )  # fmt: skip
+    def test_ticket_stats_grouped(self, storage: Storage, group_by: tuple[str, ...]) -> None:
+        tickets, comments = self._stats_storage(storage)
+        query = StatsQuery(start=NOW - 10 * _H, end=NOW, group_by=group_by)
+        found = self._stats(storage, query)
+        assert found == _expected_stats(tickets, comments, query)
+        assert len(found) > 1
+
+    def test_ticket_stats_grouped_by_buckets(self, storage: Storage) -> None:
+        tickets, comments = self._stats_storage(storage)
+        # Uneven ranges, like local days around a DST change; [NOW - 1 h, NOW) is in none.
+        buckets = (NOW - 10 * _H, NOW - 9 * _H, NOW - 9 * _H + _US, NOW - 2 * _H, NOW - _H)
+        query = StatsQuery(start=NOW - 10 * _H, end=NOW, group_by=("bucket",), buckets=buckets)
+        found = self._stats(storage, query)
+        assert found == _expected_stats(tickets, comments, query)
+        assert {key: stats.total for key, stats in found.items()} == {
+            (0,): 2,  # s-4 at the start, s-6
+            (1,): 2,  # s-1, s-2 exactly at the boundary
+            (2,): 2,  # s-7, s-9
+            (3,): 1,  # s-8 exactly at the boundary
+        }
+        both = StatsQuery(
+            start=NOW - 10 * _H, end=NOW, group_by=("category", "bucket"), buckets=buckets
+        )
+        assert self._stats(storage, both) == _expected_stats(tickets, comments, both)
+
+    def test_ticket_stats_filters(self, storage: Storage) -> None:
+        tickets, comments = self._stats_storage(storage)
+        for filters in (
+            {"customer_ids": ("cust-a",)},
+            {"customer_ids": ("cust-a", "cust-b")},
+            {"categories": ("billing", "hardware")},
+            {"priorities": ("medium", "critical")},
+            {"customer_ids": ("cust-b",), "priorities": ("low",), "categories": ("billing",)},
+            {"customer_ids": ("nobody",)},
+            {"done_statuses": ()},
+            {"done_statuses": ("closed",)},
+        ):
+            query = StatsQuery(start=NOW - 20 * _H, end=NOW + _H, **filters)
+            assert self._stats(storage, query) == _expected_stats(tickets, comments, query), filters
+            grouped = attrs.evolve(query, group_by=("customer",))
+            assert self._stats(storage, grouped) == _expected_stats(tickets, comments, grouped), (
+                filters
+            )
+
+    def test_ticket_stats_follow_updates(self, storage: Storage) -> None:
+        """Resolving, reopening and new agent replies change the aggregates at once."""
+        ticket = make_ticket(1, at=NOW - 3 * _H)
+        _seed(storage, [ticket])
+        query = StatsQuery(start=NOW - 10 * _H, end=NOW)
+        resolved = _move(ticket, ("resolved", NOW - 2 * _H))
+        with storage.write() as tx:
+            tx.update_ticket(
+                attrs.evolve(resolved, version=2), expected_version=1, next_due_at=None
+            )
+            for n in (1, 2):
+                tx.insert_comment(
+                    _reply(f"r-{n}", ticket.id, by="agent", visibility="customer", at=NOW - _H)
+                )
+        stats = self._stats(storage, query)[()]
+        assert (stats.resolved, stats.open, stats.first_contact) == (1, 0, 0)
+        assert stats.resolution_us == 3_600_000_000
+        reopened = _move(resolved, ("open", NOW - _H))
+        with storage.write() as tx:
+            tx.update_ticket(
+                attrs.evolve(reopened, version=3), expected_version=2, next_due_at=None
+            )
+        stats = self._stats(storage, query)[()]
+        assert (stats.resolved, stats.open, stats.resolution_us) == (0, 1, 0)
+
     # -- comments and attachments ---------------------------------------------------------
 
     def test_comments_round_trip_in_order(self, storage: Storage) -> None:
@@ -1574,6 +1840,143 @@ class StorageConformance:
         assert after[0].seq > kept[0].seq
         with storage.read() as tx:
             assert [e.id for e in tx.list_events()] == ["kept", "doomed-1"]
+
+    # -- documents ------------------------------------------------------------------------
+
+    def test_documents_round_trip(self, storage: Storage) -> None:
+        first = _document(1, status="generating")
+        child = _document(2, kind="delivery", parent="wh-1")
+        with storage.write() as tx:
+            stored = [tx.insert_document(first), tx.insert_document(child)]
+            assert tx.get_document("report", "doc-1") == stored[0]
+        assert [attrs.evolve(d, seq=None) for d in stored] == [first, child]
+        assert all(isinstance(d.seq, int) for d in stored)
+        with storage.read() as tx:
+            assert tx.get_document("report", "doc-1") == stored[0]
+            assert tx.get_document("delivery", "doc-2") == stored[1]
+            assert tx.get_document("delivery", "doc-1") is None
+            assert tx.get_document("report", "missing") is None
+
+    def test_duplicate_document_id_already_exists(self, storage: Storage) -> None:
+        with storage.write() as tx:
+            tx.insert_document(_document(1))
+        with pytest.raises(AlreadyExists), storage.write() as tx:
+            tx.insert_document(attrs.evolve(_document(1), data={"other": True}))
+        with storage.write() as tx:
+            tx.insert_document(_document(1, kind="delivery"))  # another kind: fine
+        with storage.read() as tx:
+            found = tx.get_document("report", "doc-1")
+            assert found is not None and found.data == _document(1).data
+
+    def test_update_document(self, storage: Storage) -> None:
+        with storage.write() as tx:
+            stored = tx.insert_document(_document(1, status="generating"))
+        with storage.write() as tx:
+            assert tx.update_document("report", "doc-1", data={"done": ["✓"]}, status="completed")
+            assert not tx.update_document("report", "doc-9", data={}, status=None)
+            assert not tx.update_document("delivery", "doc-1", data={}, status=None)
+        with storage.read() as tx:
+            assert tx.get_document("report", "doc-1") == attrs.evolve(
+                stored, data={"done": ["✓"]}, status="completed"
+            )
+
+    def test_list_documents(self, storage: Storage) -> None:
+        documents = [
+            _document(1, status="generating"),
+            _document(2, kind="delivery", parent="wh-1", status="failed"),
+            _document(3, status="completed"),
+            _document(4, kind="delivery", parent="wh-2", status="succeeded"),
+            _document(5, status="generating"),
+            _document(6, kind="delivery", parent="wh-1", status="succeeded"),
+        ]
+        with storage.write() as tx:
+            stored = [tx.insert_document(d) for d in documents]
+        seqs = [d.seq or 0 for d in stored]
+        assert seqs == sorted(set(seqs)), "seq must increase"
+        by_id = {d.id: d for d in stored}
+
+        def listed(kind: str, **options: Any) -> list[str]:
+            with storage.read() as tx:
+                found = tx.list_documents(kind, **options)
+            assert found == [by_id[d.id] for d in found]
+            return [d.id for d in found]
+
+        assert listed("report") == ["doc-1", "doc-3", "doc-5"]
+        assert listed("report", status="generating") == ["doc-1", "doc-5"]
+        assert listed("report", status="generating", limit=1) == ["doc-1"]
+        assert listed("report", after_seq=by_id["doc-1"].seq or 0) == ["doc-3", "doc-5"]
+        assert listed("delivery", parent="wh-1") == ["doc-2", "doc-6"]
+        assert listed("delivery", parent="wh-1", status="succeeded") == ["doc-6"]
+        assert listed("delivery", parent="wh-3") == []
+        assert listed("nothing") == []
+        with storage.write() as tx:
+            claimed = tx.list_documents("report", status="generating", limit=5, claim=True)
+        assert [d.id for d in claimed] == ["doc-1", "doc-5"]
+
+    def test_delete_documents(self, storage: Storage) -> None:
+        with storage.write() as tx:
+            tx.insert_document(_document(1))
+            tx.insert_document(_document(2, kind="delivery", parent="wh-1"))
+            tx.insert_document(_document(3, kind="delivery", parent="wh-1"))
+            tx.insert_document(_document(4, kind="delivery", parent="wh-2"))
+        with storage.write() as tx:
+            assert tx.delete_documents("report", document_id="doc-1") == 1
+            assert tx.delete_documents("report", document_id="doc-1") == 0
+            assert tx.delete_documents("delivery", parent="wh-1") == 2
+            assert tx.delete_documents("report", parent="wh-2") == 0
+            with pytest.raises(ValidationError):
+                tx.delete_documents("delivery")
+        with storage.read() as tx:
+            assert [d.id for d in tx.list_documents("delivery")] == ["doc-4"]
+            assert tx.get_document("report", "doc-1") is None
+
+    def test_documents_roll_back_and_are_not_configuration(self, storage: Storage) -> None:
+        with storage.read() as tx:
+            version = tx.config_version()
+        with pytest.raises(_Boom), storage.write() as tx:
+            tx.insert_document(_document(1))
+            raise _Boom
+        with storage.read() as tx:
+            assert tx.get_document("report", "doc-1") is None
+        with storage.write() as tx:
+            tx.insert_document(_document(1))
+            tx.update_document("report", "doc-1", data={}, status="completed")
+        with storage.write() as tx:
+            tx.delete_documents("report", document_id="doc-1")
+        with storage.read() as tx:
+            assert tx.config_version() == version
+
+    def test_two_workers_never_claim_the_same_document(self, storage: Storage) -> None:
+        with storage.write() as tx:
+            for n in (1, 2):
+                tx.insert_document(_document(n, status="pending"))
+        claimed: dict[str, list[str]] = {}
+        first_holds = threading.Event()
+        errors: list[BaseException] = []
+
+        def worker(name: str, hold: float) -> None:
+            try:
+                with storage.write() as tx:
+                    found = tx.list_documents("report", status="pending", limit=1, claim=True)
+                    claimed[name] = [d.id for d in found]
+                    if hold:
+                        first_holds.set()
+                        time.sleep(hold)
+                    for document in found:
+                        tx.update_document("report", document.id, data={}, status="done")
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+                first_holds.set()
+
+        first = threading.Thread(target=worker, args=("first", 0.2))
+        first.start()
+        assert first_holds.wait(10)
+        second = threading.Thread(target=worker, args=("second", 0))
+        second.start()
+        first.join(10)
+        second.join(10)
+        assert not errors, errors
+        assert sorted(claimed["first"] + claimed["second"]) == ["doc-1", "doc-2"]
 
     # -- configuration resources and state ------------------------------------------------
 

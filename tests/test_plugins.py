@@ -230,11 +230,14 @@ def test_builtin_sqlite_factory_checks_its_options() -> None:
 
 
 def test_a_plugin_may_return_none_from_every_hook() -> None:
+    from supportkit.api.auth import ApiKeyAuthenticator
+
     m = manager(Provides())
-    assert set(storage_factories(m)) == {"sqlite"}
+    # Only the built-ins: the SQLite and PostgreSQL backends and API-key authentication.
+    assert set(storage_factories(m)) == {"sqlite", "postgresql", "postgres"}
     assert notifiers(m) == {}
     assert integrations(m) == {}
-    assert authenticators(m) == []
+    assert [type(a) for a in authenticators(m)] == [ApiKeyAuthenticator]
 
 
 # -- supportkit_storage_backends ---------------------------------------------------------
@@ -354,7 +357,8 @@ def test_hook_supportkit_authenticators() -> None:
     tokens = TokenAuthenticator({"secret": agent})
     m = manager(Provides(authenticators=[tokens]))
     found = authenticators(m)
-    assert found == [tokens]
+    assert found[1:] == [tokens]  # after the built-in API-key authenticator
+    found = found[1:]
     assert found[0].authenticate("Token secret", desk=None, now=NOW) == agent
     assert found[0].authenticate("Token wrong", desk=None, now=NOW) is None
     assert found[0].authenticate("Basic dXNlcg==", desk=None, now=NOW) is None
@@ -368,7 +372,7 @@ def test_hook_supportkit_authenticators_keep_registration_order() -> None:
     a2 = TokenAuthenticator({})
     b1 = TokenAuthenticator({"shared": customer})
     m = manager(Provides(authenticators=[a1, a2]), Provides(authenticators=(b1,)))
-    found = authenticators(m)
+    found = authenticators(m)[1:]  # after the built-in API-key authenticator
     assert found == [a1, a2, b1]
     # Tried in order, the first that recognises the header decides.
     first = next(

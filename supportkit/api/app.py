@@ -144,9 +144,10 @@ class SupportApi:
         self.portal_url = portal_url
         self.authenticators = plugin_api.authenticators(desk.plugin_manager)
         self.routes: list[Route] = []
-        from . import handlers
+        from . import handlers, operations
 
         handlers.register(self)
+        operations.register(self)
 
     # -- routing -------------------------------------------------------------------------
 
@@ -163,13 +164,15 @@ class SupportApi:
         return decorate
 
     def _match(self, request: Request) -> tuple[Route, dict[str, str]]:
+        matches = [(r, m.groupdict()) for r in self.routes if (m := r.regex.match(request.path))]
+        # A literal segment wins over a parameter, whatever the method: `/tickets/search`
+        # is not a ticket id, so `PUT /tickets/search` is a 405, not an update of "search".
+        fewest = min((len(params) for _, params in matches), default=0)
+        matches = [(r, params) for r, params in matches if len(params) == fewest]
         allowed: list[str] = []
-        for route in self.routes:
-            found = route.regex.match(request.path)
-            if found is None:
-                continue
+        for route, params in matches:
             if route.method == request.method:
-                return route, found.groupdict()
+                return route, params
             allowed.append(route.method)
         if allowed:
             raise ApiError(
@@ -260,9 +263,16 @@ class SupportApi:
         except UnicodeDecodeError as exc:
             raise ApiError(400, "the body is not valid UTF-8", kind="bad-json") from exc
         try:
-            data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+            data = json.loads(
+                text,
+                object_pairs_hook=_no_duplicates,
+                parse_constant=_no_constant,
+                parse_float=_number,
+            )
         except ValueError as exc:
             raise ApiError(400, f"the body is not valid JSON: {exc}", kind="bad-json") from exc
+        except RecursionError as exc:
+            raise ApiError(400, "the body is nested too deeply", kind="bad-json") from exc
         problem_text = json_problem(data, 64)
         if problem_text:
             raise ApiError(400, f"the body is not acceptable JSON: {problem_text}", kind="bad-json")
@@ -374,6 +384,13 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise ValueError(f"duplicate key {key!r}")
         found[key] = value
     return found
+
+
+def _number(text: str) -> int | float:
+    """A JSON number with a fraction or an exponent; a whole one (``2.0``, ``1e3``) is the
+    same number as ``2`` or ``1000`` to JSON (and JSON Schema), so it is read as an int."""
+    value = float(text)
+    return int(value) if value.is_integer() and abs(value) <= 2**53 else value
 
 
 def _no_constant(name: str) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import quote
 
 from ..errors import FieldError, TicketNotFound, ValidationError
 from ..models import Ticket, to_dict
@@ -379,7 +380,7 @@ def register(api: SupportApi) -> None:
                 ctx.require("admin")
                 value = resources(ctx).create(_object(ctx))
                 data = value.to_dict() if hasattr(value, "to_dict") else to_dict(value)
-                location = f"{api.base(ctx.request)}/{path}/{data['id']}"
+                location = f"{api.base(ctx.request)}/{path}/{quote(str(data['id']), safe='')}"
                 return _ok(data, 201, (("Location", location),))
 
     collection("categories", "categories", "categories", keyed=True, staff_read=False)

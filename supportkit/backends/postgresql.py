@@ -57,7 +57,17 @@ from ..errors import (
     VersionConflict,
 )
 from ..models import PRIORITIES, Attachment, Comment, Ticket
-from ..storage import Event, Page, Storage, StoredAttachment, TicketQuery, Transaction
+from ..storage import (
+    Document,
+    Event,
+    Page,
+    StatsQuery,
+    Storage,
+    StoredAttachment,
+    TicketQuery,
+    TicketStats,
+    Transaction,
+)
 
 __all__ = ["PostgresStorage", "open_postgres"]
 
@@ -167,8 +177,28 @@ ALTER TABLE comments ADD COLUMN search tsvector
 CREATE INDEX comments_search ON comments USING GIN (search);
 """
 
+_V3: Final = """
+ALTER TABLE tickets ADD COLUMN resolved_at TIMESTAMPTZ;
+UPDATE tickets SET resolved_at = (data::jsonb->>'resolved_at')::timestamptz;
+CREATE INDEX tickets_resolved ON tickets(resolved_at) WHERE resolved_at IS NOT NULL;
+ALTER TABLE comments ADD COLUMN author_type TEXT;
+UPDATE comments SET author_type = data::jsonb->'author'->>'type';
+CREATE TABLE documents (
+    seq BIGSERIAL PRIMARY KEY,
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    parent TEXT,
+    status TEXT,
+    created_at TIMESTAMPTZ NOT NULL,
+    data TEXT NOT NULL,
+    UNIQUE (kind, id)
+);
+CREATE INDEX documents_parent ON documents(kind, parent, seq);
+CREATE INDEX documents_status ON documents(kind, status, seq);
+"""
+
 #: The schema's migrations, in order; ``supportkit_schema`` records how many ran.
-MIGRATIONS: Final = (_V1, _V2)
+MIGRATIONS: Final = (_V1, _V2, _V3)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
@@ -322,7 +352,8 @@ _COLUMNS: Final = (
     "id", "number", "customer_id", "status", "priority_rank", "category", "subcategory",
     "assignee", "team", "escalation_level", "created_at", "updated_at", "response_due",
     "resolution_due", "response_at_risk", "resolution_at_risk", "response_state",
-    "resolution_state", "next_due_at", "version", "title", "description", "data",
+    "resolution_state", "next_due_at", "resolved_at", "version", "title", "description",
+    "data",
 )  # fmt: skip
 _INSERT: Final = (
     f"INSERT INTO tickets ({', '.join(_COLUMNS)}) "
@@ -363,6 +394,7 @@ def _row(ticket: Ticket, next_due_at: datetime | None) -> dict[str, Any]:
         "response_state": None,
         "resolution_state": None,
         "next_due_at": next_due_at,
+        "resolved_at": ticket.resolved_at,
         "version": ticket.version,
         "title": ticket.title,
         "description": ticket.description,
@@ -399,6 +431,50 @@ def _sla_clause(prefix: str, statuses: Sequence[str], now: datetime, params: lis
         params.extend([now] * text.count("%s"))
         parts.append(text)
     return "(" + " OR ".join(parts) + ")"
+
+
+_STATS_COLUMNS: Final = {
+    "category": "t.category",
+    "priority": "t.priority_rank",
+    "customer": "t.customer_id",
+    "bucket": "b.idx",
+}
+# Exact: EXTRACT(EPOCH …) is numeric with microseconds.
+_RESOLUTION_US: Final = (
+    "((EXTRACT(EPOCH FROM t.resolved_at) - EXTRACT(EPOCH FROM t.created_at)) * 1000000)::bigint"
+)
+# Customer-visible agent comments on the ticket, counted only up to 2.
+_AGENT_REPLIES: Final = (
+    "(SELECT COUNT(*) FROM (SELECT 1 FROM comments c WHERE c.ticket_id = t.id"
+    " AND c.visibility = 'customer' AND c.author_type = 'agent' LIMIT 2) AS replies)"
+)
+_DOCUMENT_COLUMNS: Final = "seq, kind, id, parent, status, created_at, data"
+
+
+def _stats(group_by: Sequence[str], row: Sequence[Any]) -> TicketStats:
+    width = len(group_by)
+    group: list[str | int | None] = []
+    for name, value in zip(group_by, row[:width], strict=True):
+        if name == "priority":
+            group.append(PRIORITIES[int(value)])
+        elif name == "bucket":
+            group.append(int(value))
+        else:
+            group.append(value)
+    numbers = [int(value or 0) for value in row[width:]]
+    return TicketStats(tuple(group), *numbers)
+
+
+def _document(row: Sequence[Any]) -> Document:
+    return Document(
+        kind=row[1],
+        id=row[2],
+        data=json.loads(row[6]),
+        created_at=row[5],
+        status=row[4],
+        parent=row[3],
+        seq=int(row[0]),
+    )
 
 
 def _words(text: str) -> list[str]:
@@ -569,16 +645,61 @@ class _PgTransaction(Transaction):
         ).fetchall()
         return [row[0] for row in rows]
 
+    def ticket_stats(self, query: StatsQuery) -> list[TicketStats]:
+        params: list[Any] = []
+        prefix = join = ""
+        if "bucket" in query.group_by:
+            # The boundaries travel as one array; consecutive pairs are the ranges.
+            prefix = (
+                "WITH bounds AS (SELECT (u.ord - 1)::int AS idx, u.lo,"
+                " lead(u.lo) OVER (ORDER BY u.ord) AS hi"
+                " FROM unnest(%s::timestamptz[]) WITH ORDINALITY AS u(lo, ord)) "
+            )
+            params.append(list(query.buckets))
+            join = (
+                " JOIN bounds b ON b.hi IS NOT NULL"
+                " AND t.created_at >= b.lo AND t.created_at < b.hi"
+            )
+        params.append(list(query.done_statuses))
+        where = ["t.created_at >= %s", "t.created_at < %s"]
+        params.extend([query.start, query.end])
+        for column, values in (
+            ("t.customer_id", query.customer_ids),
+            ("t.category", query.categories),
+            ("t.priority_rank", [_PRIORITY_RANK[p] for p in query.priorities]),
+        ):
+            if values:
+                where.append(f"{column} = ANY(%s)")
+                params.append(list(values))
+        groups = [_STATS_COLUMNS[name] for name in query.group_by]
+        select_groups = "".join(f"{g}, " for g in groups)
+        group_clause = f" GROUP BY {', '.join(groups)}" if groups else ""
+        resolved = "t.resolved_at IS NOT NULL"
+        rows = self._run(
+            f"{prefix}SELECT {select_groups}COUNT(*), "
+            f"COUNT(*) FILTER (WHERE {resolved}), "
+            "COUNT(*) FILTER (WHERE NOT (t.status = ANY(%s::text[]))), "
+            f"COALESCE(SUM({_RESOLUTION_US}) FILTER (WHERE {resolved}), 0), "
+            f"COUNT(*) FILTER (WHERE {resolved} AND t.resolution_state IN ('met', 'breached')), "
+            f"COUNT(*) FILTER (WHERE {resolved} AND t.resolution_state = 'met'), "
+            "COUNT(*) FILTER (WHERE t.escalation_level > 0), "
+            f"COUNT(*) FILTER (WHERE {resolved} AND {_AGENT_REPLIES} <= 1) "
+            f"FROM tickets t{join} WHERE {' AND '.join(where)}{group_clause}",
+            params,
+        ).fetchall()
+        return [_stats(query.group_by, row) for row in rows]
+
     # -- comments and attachments ------------------------------------------------------
 
     def insert_comment(self, comment: Comment) -> None:
         self._unique(
-            "INSERT INTO comments(id, ticket_id, visibility, created_at, content, data) "
-            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING seq",
+            "INSERT INTO comments(id, ticket_id, visibility, author_type, created_at, content,"
+            " data) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING seq",
             (
                 comment.id,
                 comment.ticket_id,
                 comment.visibility,
+                comment.author.type,
                 comment.created_at,
                 comment.content,
                 records.dumps(comment),
@@ -728,6 +849,88 @@ class _PgTransaction(Transaction):
     def event_seq(self, event_id: str) -> int | None:
         row = self._run("SELECT seq FROM events WHERE id = %s", (event_id,)).fetchone()
         return int(row[0]) if row else None
+
+    # -- documents ---------------------------------------------------------------------
+
+    def insert_document(self, document: Document) -> Document:
+        row = self._unique(
+            "INSERT INTO documents(kind, id, parent, status, created_at, data) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING seq",
+            (
+                document.kind,
+                document.id,
+                document.parent,
+                document.status,
+                document.created_at,
+                json.dumps(document.data, separators=(",", ":"), ensure_ascii=False),
+            ),
+            document.kind,
+            document.id,
+        )
+        return attrs.evolve(document, seq=int(row[0]))
+
+    def update_document(
+        self, kind: str, document_id: str, *, data: dict[str, Any], status: str | None
+    ) -> bool:
+        row = self._run(
+            "UPDATE documents SET data = %s, status = %s WHERE kind = %s AND id = %s RETURNING seq",
+            (
+                json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+                status,
+                kind,
+                document_id,
+            ),
+        ).fetchone()
+        return row is not None
+
+    def get_document(self, kind: str, document_id: str) -> Document | None:
+        row = self._run(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE kind = %s AND id = %s",
+            (kind, document_id),
+        ).fetchone()
+        return _document(row) if row else None
+
+    def list_documents(
+        self,
+        kind: str,
+        *,
+        parent: str | None = None,
+        status: str | None = None,
+        after_seq: int = 0,
+        limit: int = 100,
+        claim: bool = False,
+    ) -> list[Document]:
+        where = ["kind = %s", "seq > %s"]
+        params: list[Any] = [kind, after_seq]
+        if parent is not None:
+            where.append("parent = %s")
+            params.append(parent)
+        if status is not None:
+            where.append("status = %s")
+            params.append(status)
+        lock = self.claim if claim else ""
+        rows = self._run(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE {' AND '.join(where)} "
+            f"ORDER BY seq LIMIT %s{lock}",
+            [*params, limit],
+        ).fetchall()
+        return [_document(row) for row in rows]
+
+    def delete_documents(
+        self, kind: str, *, document_id: str | None = None, parent: str | None = None
+    ) -> int:
+        if document_id is None and parent is None:
+            raise ValidationError.for_field("document_id", "name a document or a parent")
+        where = ["kind = %s"]
+        params: list[Any] = [kind]
+        for column, value in (("id", document_id), ("parent", parent)):
+            if value is not None:
+                where.append(f"{column} = %s")
+                params.append(value)
+        rows = self._run(
+            f"DELETE FROM documents WHERE {' AND '.join(where)} RETURNING seq", params
+        ).fetchall()
+        return len(rows)
 
     # -- configuration and state -------------------------------------------------------
 

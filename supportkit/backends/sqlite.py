@@ -42,7 +42,17 @@ from ..errors import (
 )
 from ..hookspecs import StorageFactory, hookimpl
 from ..models import PRIORITIES, Attachment, Comment, Ticket
-from ..storage import Event, Page, Storage, StoredAttachment, TicketQuery, Transaction
+from ..storage import (
+    Document,
+    Event,
+    Page,
+    StatsQuery,
+    Storage,
+    StoredAttachment,
+    TicketQuery,
+    TicketStats,
+    Transaction,
+)
 
 __all__ = ["SQLiteStorage", "parse_url"]
 
@@ -212,11 +222,38 @@ def _v3_meta(db: sqlite_utils.Database) -> None:
     db.execute("DELETE FROM state WHERE key = 'config_version'")
 
 
+def _v4_analytics(db: sqlite_utils.Database) -> None:
+    # Aggregates (analytics, reports) read these columns instead of the JSON records.
+    db.table("tickets").add_column("resolved_at", str)
+    db.execute("UPDATE tickets SET resolved_at = json_extract(data, '$.resolved_at')")
+    db.execute(
+        "CREATE INDEX idx_tickets_resolved_at ON tickets(resolved_at) WHERE resolved_at IS NOT NULL"
+    )
+    db.table("comments").add_column("author_type", str)
+    db.execute("UPDATE comments SET author_type = json_extract(data, '$.author.type')")
+    # Documents: reports, webhook delivery attempts, … (not configuration).
+    db.execute(
+        """CREATE TABLE documents (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            id TEXT NOT NULL,
+            parent TEXT,
+            status TEXT,
+            created_at TEXT NOT NULL,
+            data TEXT NOT NULL,
+            UNIQUE (kind, id)
+        )"""
+    )
+    db.execute("CREATE INDEX idx_documents_parent ON documents(kind, parent, seq)")
+    db.execute("CREATE INDEX idx_documents_status ON documents(kind, status, seq)")
+
+
 #: The schema's migrations, in order; the database's version is how many have run.
 MIGRATIONS: Final[tuple[Callable[[sqlite_utils.Database], None], ...]] = (
     _v1_tables,
     _v2_search,
     _v3_meta,
+    _v4_analytics,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -438,6 +475,7 @@ def _ticket_row(ticket: Ticket, next_due_at: datetime | None) -> dict[str, Any]:
         "response_state": None,
         "resolution_state": None,
         "next_due_at": _key(next_due_at) if next_due_at is not None else None,
+        "resolved_at": _key(ticket.resolved_at) if ticket.resolved_at is not None else None,
         "version": ticket.version,
         "title": ticket.title,
         "description": ticket.description,
@@ -457,7 +495,8 @@ _TICKET_COLUMNS: Final = (
     "id", "number", "customer_id", "status", "priority_rank", "category", "subcategory",
     "assignee", "team", "escalation_level", "created_at", "updated_at", "response_due",
     "resolution_due", "response_at_risk", "resolution_at_risk", "response_state",
-    "resolution_state", "next_due_at", "version", "title", "description", "data",
+    "resolution_state", "next_due_at", "resolved_at", "version", "title", "description",
+    "data",
 )  # fmt: skip
 _INSERT_TICKET: Final = (
     f"INSERT INTO tickets ({', '.join(_TICKET_COLUMNS)}) "
@@ -488,6 +527,42 @@ def _sla_clause(prefix: str, statuses: Sequence[str], now: str, params: list[Any
         params.extend([now] * sql.count("?"))
         parts.append(sql)
     return "(" + " OR ".join(parts) + ")"
+
+
+_STATS_COLUMNS: Final = {
+    "category": "t.category",
+    "priority": "t.priority_rank",
+    "customer": "t.customer_id",
+    "bucket": "b.idx",
+}
+# Exact microseconds between two instant keys (``YYYY-MM-DDTHH:MM:SS.ffffffZ``):
+# whole seconds from strftime (given no fraction: it would round it to milliseconds),
+# the fraction from the text, all in integers.
+_RESOLUTION_US: Final = (
+    "((CAST(strftime('%s', substr(t.resolved_at, 1, 19)) AS INTEGER)"
+    " - CAST(strftime('%s', substr(t.created_at, 1, 19)) AS INTEGER)) * 1000000"
+    " + CAST(substr(t.resolved_at, 21, 6) AS INTEGER)"
+    " - CAST(substr(t.created_at, 21, 6) AS INTEGER))"
+)
+# Customer-visible agent comments on the ticket, counted only up to 2.
+_AGENT_REPLIES: Final = (
+    "(SELECT COUNT(*) FROM (SELECT 1 FROM comments c WHERE c.ticket_id = t.id"
+    " AND c.visibility = 'customer' AND c.author_type = 'agent' LIMIT 2))"
+)
+
+
+def _stats(group_by: Sequence[str], row: Sequence[Any]) -> TicketStats:
+    width = len(group_by)
+    group: list[str | int | None] = []
+    for name, value in zip(group_by, row[:width], strict=True):
+        if name == "priority":
+            group.append(PRIORITIES[int(value)])
+        elif name == "bucket":
+            group.append(int(value))
+        else:
+            group.append(value)
+    numbers = [int(value or 0) for value in row[width:]]
+    return TicketStats(tuple(group), *numbers)
 
 
 def fts_words(text: str) -> list[str]:
@@ -663,17 +738,67 @@ class _SQLiteTransaction(Transaction):
         ).fetchall()
         return [row[0] for row in rows]
 
+    def ticket_stats(self, query: StatsQuery) -> list[TicketStats]:
+        params: list[Any] = []
+        prefix = join = ""
+        if "bucket" in query.group_by:
+            # The boundaries travel as one JSON array; consecutive pairs are the ranges.
+            prefix = (
+                "WITH bounds AS (SELECT CAST(key AS INTEGER) AS idx, value AS lo,"
+                " lead(value) OVER (ORDER BY CAST(key AS INTEGER)) AS hi FROM json_each(?)) "
+            )
+            params.append(json.dumps([_key(b) for b in query.buckets]))
+            join = (
+                " JOIN bounds b ON b.hi IS NOT NULL"
+                " AND t.created_at >= b.lo AND t.created_at < b.hi"
+            )
+        if query.done_statuses:
+            open_case = (
+                f"SUM(CASE WHEN t.status NOT IN ({', '.join('?' * len(query.done_statuses))})"
+                " THEN 1 ELSE 0 END)"
+            )
+            params.extend(query.done_statuses)
+        else:
+            open_case = "COUNT(*)"
+        where = ["t.created_at >= ?", "t.created_at < ?"]
+        params.extend([_key(query.start), _key(query.end)])
+        for column, values in (
+            ("t.customer_id", query.customer_ids),
+            ("t.category", query.categories),
+            ("t.priority_rank", [_PRIORITY_RANK[p] for p in query.priorities]),
+        ):
+            if values:
+                where.append(f"{column} IN ({', '.join('?' * len(values))})")
+                params.extend(values)
+        groups = [_STATS_COLUMNS[name] for name in query.group_by]
+        select_groups = "".join(f"{g}, " for g in groups)
+        group_clause = f" GROUP BY {', '.join(groups)}" if groups else ""
+        rows = self._run(
+            f"{prefix}SELECT {select_groups}COUNT(*), "
+            "SUM(t.resolved_at IS NOT NULL), "
+            f"{open_case}, "
+            f"SUM(CASE WHEN t.resolved_at IS NOT NULL THEN {_RESOLUTION_US} ELSE 0 END), "
+            "SUM(t.resolved_at IS NOT NULL AND t.resolution_state IN ('met', 'breached')), "
+            "SUM(t.resolved_at IS NOT NULL AND t.resolution_state = 'met'), "
+            "SUM(t.escalation_level > 0), "
+            f"SUM(t.resolved_at IS NOT NULL AND {_AGENT_REPLIES} <= 1) "
+            f"FROM tickets t{join} WHERE {' AND '.join(where)}{group_clause}",
+            params,
+        ).fetchall()
+        return [_stats(query.group_by, row) for row in rows]
+
     # -- comments and attachments ------------------------------------------------------
 
     def insert_comment(self, comment: Comment) -> None:
         try:
             self.conn.execute(
-                "INSERT INTO comments(id, ticket_id, visibility, created_at, content, data) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO comments(id, ticket_id, visibility, author_type, created_at, "
+                "content, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     comment.id,
                     comment.ticket_id,
                     comment.visibility,
+                    comment.author.type,
                     _key(comment.created_at),
                     comment.content,
                     records.dumps(comment),
@@ -824,6 +949,88 @@ class _SQLiteTransaction(Transaction):
         row = self._run("SELECT seq FROM events WHERE id = ?", (event_id,)).fetchone()
         return int(row[0]) if row else None
 
+    # -- documents ---------------------------------------------------------------------
+
+    def insert_document(self, document: Document) -> Document:
+        try:
+            cursor = self.conn.execute(
+                "INSERT INTO documents(kind, id, parent, status, created_at, data) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    document.kind,
+                    document.id,
+                    document.parent,
+                    document.status,
+                    _key(document.created_at),
+                    json.dumps(document.data, separators=(",", ":"), ensure_ascii=False),
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise AlreadyExists(document.kind, document.id) from exc
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+        return attrs.evolve(document, seq=cursor.lastrowid)
+
+    def update_document(
+        self, kind: str, document_id: str, *, data: dict[str, Any], status: str | None
+    ) -> bool:
+        cursor = self._run(
+            "UPDATE documents SET data = ?, status = ? WHERE kind = ? AND id = ?",
+            (
+                json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+                status,
+                kind,
+                document_id,
+            ),
+        )
+        return cursor.rowcount == 1
+
+    def get_document(self, kind: str, document_id: str) -> Document | None:
+        row = self._run(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE kind = ? AND id = ?",
+            (kind, document_id),
+        ).fetchone()
+        return _document(row) if row else None
+
+    def list_documents(
+        self,
+        kind: str,
+        *,
+        parent: str | None = None,
+        status: str | None = None,
+        after_seq: int = 0,
+        limit: int = 100,
+        claim: bool = False,
+    ) -> list[Document]:
+        # A write transaction holds SQLite's one write lock: claiming needs nothing more.
+        where = ["kind = ?", "seq > ?"]
+        params: list[Any] = [kind, after_seq]
+        if parent is not None:
+            where.append("parent = ?")
+            params.append(parent)
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        rows = self._run(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE {' AND '.join(where)} "
+            "ORDER BY seq LIMIT ?",
+            [*params, limit],
+        ).fetchall()
+        return [_document(row) for row in rows]
+
+    def delete_documents(
+        self, kind: str, *, document_id: str | None = None, parent: str | None = None
+    ) -> int:
+        if document_id is None and parent is None:
+            raise ValidationError.for_field("document_id", "name a document or a parent")
+        where = ["kind = ?"]
+        params: list[Any] = [kind]
+        for column, value in (("id", document_id), ("parent", parent)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        return int(self._run(f"DELETE FROM documents WHERE {' AND '.join(where)}", params).rowcount)
+
     # -- configuration and state -------------------------------------------------------
 
     def _bump_config(self) -> None:
@@ -887,6 +1094,21 @@ class _SQLiteTransaction(Transaction):
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
+
+
+_DOCUMENT_COLUMNS: Final = "seq, kind, id, parent, status, created_at, data"
+
+
+def _document(row: Sequence[Any]) -> Document:
+    return Document(
+        kind=row[1],
+        id=row[2],
+        data=json.loads(row[6]),
+        created_at=records.load(row[5], datetime),
+        status=row[4],
+        parent=row[3],
+        seq=int(row[0]),
+    )
 
 
 def _with_seq(event: Event, seq: int | None) -> Event:

@@ -1,0 +1,1 @@
+"""An example Django project with supportkit's Support API mounted."""
