@@ -987,7 +987,7 @@ class Tickets:
                 )
                 if not all(0 <= v <= 1000 for v in kwargs["escalation_levels"]):
                     raise ValueError
-            except ValueError:
+            except (ValueError, TypeError):
                 errors.append(
                     FieldError("filters.escalation_level", "expected integers from 0 to 1000")
                 )
@@ -1311,6 +1311,10 @@ class Tickets:
                 raise ValidationError.for_field("into", f"no ticket {into!r}") from None
             if source.merged_into is not None:
                 raise InvalidTransition(source.status, "closed", ())
+            if source.customer_id != target.customer_id:
+                raise ValidationError.for_field(
+                    "into", "tickets of different customers cannot be merged"
+                )
             if desk.config.lifecycle.is_stopped(target.status) and target.status != "resolved":
                 raise ValidationError.for_field("into", "cannot merge into a closed ticket")
             moved = unit.tx.move_comments(source.id, target.id)

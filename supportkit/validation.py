@@ -371,7 +371,10 @@ def parse_instant(value: object, field: str) -> datetime:
         raise ValidationError.for_field(
             field, f"needs a timezone (e.g. {value!s}Z or +00:00): {value!r}"
         )
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError.for_field(field, f"out of range: {value!r}") from None
 
 
 # -- attachments ------------------------------------------------------------------------

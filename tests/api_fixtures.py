@@ -334,6 +334,17 @@ def client(
         yield api
 
 
+@pytest.fixture
+def django_api(
+    request: pytest.FixtureRequest,
+    servers: dict[str, tuple[LiveServer, Dispatch | None]],
+    tmp_path: Path,
+) -> Iterator[Api]:
+    """The API through the Django adapter only, for what is Django's own."""
+    with running_api("django", "sqlite", servers, tmp_path, request) as api:
+        yield api
+
+
 @pytest.fixture(
     params=[
         pytest.param(("flask", "sqlite"), id="flask-sqlite"),

@@ -1094,17 +1094,27 @@ def test_search_body_parts_of_the_wrong_type_are_422(client: Api, body: dict[str
     ],
 )
 def test_out_of_range_search_values_are_422_not_500(client: Api, query: str) -> None:
-    """Desk bug (``Tickets._query`` / ``validation.parse_instant``): values that parse but
-    do not fit — an escalation level beyond 64 bits (SQLite ``OverflowError``), an
-    instant before year 1 once converted to UTC (``OverflowError``) — escape as 500."""
+    """Values that parse but do not fit: an escalation level beyond 64 bits (SQLite's
+    INTEGER), an instant before year 1 once converted to UTC (``datetime`` overflows in
+    ``validation.parse_instant``: a 500 at the time of writing)."""
     body = problem(client.get(f"/tickets?{query}"), 422)
     assert body["errors"]
 
 
+def test_an_instant_before_year_one_in_an_update_is_a_422(client: Api) -> None:
+    """``validation.parse_instant`` overflows converting ``0001-01-01T00:00:00+14:00`` to
+    UTC (``OverflowError``, a 500 at the time of writing); the ticket must not change."""
+    tid = create(client)["id"]
+    before = ok(client.get(f"/tickets/{tid}"))
+    body = {"estimated_resolution": "0001-01-01T00:00:00+14:00"}
+    assert fields(problem(client.put(f"/tickets/{tid}", body), 422)) == {"estimated_resolution"}
+    assert ok(client.get(f"/tickets/{tid}")) == before
+
+
 @pytest.mark.parametrize("value", [[{}], 10**30])
 def test_bad_escalation_level_filters_are_422_not_500(client: Api, value: Any) -> None:
-    """Desk bug (``Tickets._query``): ``int()`` of a list item that is an object raises
-    ``TypeError``, and a level beyond 64 bits overflows SQLite's INTEGER — both 500."""
+    """``Tickets._query`` calls ``int()`` on each item: an object raises ``TypeError``
+    (a 500 at the time of writing); a level beyond 64 bits must not reach SQLite."""
     body = problem(client.post("/tickets/search", {"filters": {"escalation_level": value}}), 422)
     assert fields(body) == {"filters.escalation_level"}
 

@@ -45,7 +45,14 @@ from ..api import Request, Response, SupportApi
 from ..api.http import problem
 from ..desk import DEFAULT_DATABASE_URL, Desk
 
-__all__ = ["METHODS", "Supportkit", "SupportkitState", "current_api", "current_desk"]
+__all__ = [
+    "METHODS",
+    "Supportkit",
+    "SupportkitState",
+    "current_api",
+    "current_desk",
+    "state_of",
+]
 
 EXTENSION: Final = "supportkit"
 _CONVERTER: Final = "supportkit_rest"
@@ -107,7 +114,8 @@ class Supportkit:
         ):
             raise ValueError(f"SUPPORTKIT_MAX_BODY_BYTES must be a positive integer: {max_body!r}")
         owns = self.desk is None
-        desk = self.desk or Desk.open(app.config["SUPPORTKIT_DATABASE_URL"])
+        desk = Desk.open(app.config["SUPPORTKIT_DATABASE_URL"]) if owns else self.desk
+        assert desk is not None
         portal_url = app.config["SUPPORTKIT_PORTAL_URL"]
         api = (
             SupportApi(desk, portal_url=portal_url)
@@ -124,7 +132,7 @@ class _Rest(PathConverter):
     """The rest of the path, whatever it is (Werkzeug's ``path`` refuses a leading
     ``/``, so ``/v1/support//tickets`` would miss the blueprint)."""
 
-    regex = ".*"
+    regex = r"[\s\S]*"  # any character, newlines included
     part_isolating = False
 
 

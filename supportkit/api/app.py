@@ -40,7 +40,7 @@ from ..errors import (
 from ..models import Comment, Ticket, format_instant, to_dict
 from ..plugins import Principal
 from ..storage import Event
-from ..validation import json_problem
+from ..validation import json_problem, text_problem
 from .http import PROBLEM_JSON, Request, Response, json_response, problem
 
 __all__ = ["ApiError", "SupportApi"]
@@ -50,6 +50,8 @@ log = logging.getLogger("supportkit.api")
 PREFIX: Final = "/v1/support"
 _DEFAULT_MAX_BODY: Final = 16 * 1024 * 1024
 _IDEMPOTENCY_TTL: Final = timedelta(hours=24)
+#: Event data a customer's feed leaves out.
+_STAFF_EVENT_DATA: Final = frozenset({"routing", "notify", "metadata", "notification"})
 
 
 class ApiError(Exception):
@@ -99,7 +101,10 @@ class Context:
 
     def require(self, *roles: str) -> None:
         if self.principal.role not in roles:
-            raise ApiError(403, f"a {self.principal.role} key may not do this", kind="forbidden")
+            article = "an" if self.principal.role[0] in "aeiou" else "a"
+            raise ApiError(
+                403, f"{article} {self.principal.role} key may not do this", kind="forbidden"
+            )
 
 
 Handler = Callable[[Context], Response]
@@ -116,7 +121,7 @@ class Route:
 
 def _compile(pattern: str) -> re.Pattern[str]:
     regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
-    return re.compile(f"^{regex}$")
+    return re.compile(f"^{regex}\\Z")  # \Z: "$" would also match before a final newline
 
 
 class SupportApi:
@@ -187,6 +192,7 @@ class SupportApi:
     def handle(self, request: Request) -> Response:
         """Answer one request. Never raises."""
         try:
+            _check_text(request)
             route, params = self._match(request)
             principal = Principal(role="admin") if route.public else self._authenticate(request)
             ctx = Context(request, principal, params, self)
@@ -363,18 +369,39 @@ class SupportApi:
             attachment["download_url"] = f"{base}/attachments/{attachment['id']}"
         return data
 
-    def event_view(self, event: Event) -> dict[str, Any]:
+    def event_view(self, event: Event, *, for_customer: bool = False) -> dict[str, Any]:
+        """An event as the feed shows it; a customer's view leaves out staff details
+        (routing decisions, who is notified, escalation metadata)."""
+        data = event.data
+        if for_customer:
+            data = {k: v for k, v in data.items() if k not in _STAFF_EVENT_DATA}
         return {
             "id": event.id,
             "event": event.type,
             "timestamp": format_instant(event.created_at),
             "sequence": event.seq,
             "ticket_id": event.ticket_id,
-            "data": event.data,
+            "data": data,
         }
 
     def etag(self, ticket: Ticket) -> tuple[str, str]:
         return ("ETag", f'"{ticket.id}-v{ticket.version}"')
+
+
+def _check_text(request: Request) -> None:
+    """Refuse NUL characters and lone surrogates in the path and the query."""
+    problem_text = text_problem(request.path)
+    if problem_text:
+        raise ApiError(400, f"the path {problem_text}", kind="bad-request")
+    errors = []
+    for name, values in request.query.items():
+        for value in (name, *values):
+            problem_text = text_problem(value)
+            if problem_text:
+                errors.append(FieldError(name, problem_text))
+                break
+    if errors:
+        raise ApiError(400, "bad query parameters", kind="bad-request", errors=errors)
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -171,7 +171,8 @@ def register(api: SupportApi) -> None:
         unknown = [k for k in body if k not in ("filters", "sort", "pagination", "q")]
         if unknown:
             raise ValidationError.from_errors([FieldError(k, "unknown field") for k in unknown])
-        pagination = body.get("pagination") or {}
+        pagination = body.get("pagination")
+        pagination = {} if pagination is None else pagination
         if not isinstance(pagination, Mapping):
             raise ValidationError.for_field("pagination", "expected an object")
         for key in pagination:
@@ -180,7 +181,8 @@ def register(api: SupportApi) -> None:
         sort = body.get("sort")
         if sort is not None and not isinstance(sort, Mapping):
             raise ValidationError.for_field("sort", "expected an object")
-        filters = body.get("filters") or {}
+        filters = body.get("filters")
+        filters = {} if filters is None else filters
         if not isinstance(filters, Mapping):
             raise ValidationError.for_field("filters", "expected an object")
         page = ctx.desk.tickets.search(
@@ -260,7 +262,8 @@ def register(api: SupportApi) -> None:
     def ticket_events(ctx: Context) -> Response:
         ticket = _visible_ticket(ctx, ctx.params["ticket_id"])
         events = ctx.desk.tickets.history(ticket.id, include_internal=ctx.customer is None)
-        return _ok({"events": [api.event_view(e) for e in events]})
+        customer = ctx.customer is not None
+        return _ok({"events": [api.event_view(e, for_customer=customer) for e in events]})
 
     # -- comments and attachments ---------------------------------------------------------
 
@@ -333,7 +336,9 @@ def register(api: SupportApi) -> None:
             customer_id=ctx.customer,
         )
         next_after = found[-1].id if found else ctx.query("after")
-        return _ok({"events": [api.event_view(e) for e in found], "next_after": next_after})
+        customer = ctx.customer is not None
+        views = [api.event_view(e, for_customer=customer) for e in found]
+        return _ok({"events": views, "next_after": next_after})
 
     # -- configuration ----------------------------------------------------------------------------
 

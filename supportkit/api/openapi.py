@@ -26,11 +26,15 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
+from ..analytics import MAX_PERIOD, PRESETS
 from ..calendar import WEEKDAYS
 from ..desk import _SLA_STATUSES
+from ..integrations import INTEGRATIONS, MAX_TEMPLATE
 from ..models import PRIORITIES, TEAM_STRATEGIES
+from ..reports import FORMATS, GROUPINGS, METRICS, REPORT_TYPES
 from ..storage import SORT_FIELDS
 from ..validation import COMMENT_TYPES, CustomField
+from ..webhooks import EVENT_TYPES, MAX_SECRET, MIN_SECRET
 from .http import PROBLEM_JSON
 
 if TYPE_CHECKING:
@@ -321,7 +325,7 @@ class Operation:
     errors: tuple[int, ...] = ()
     links: Mapping[str, Schema] = attrs.field(factory=dict)
     public: bool = False
-    media_type: str = "application/json"
+    media_types: tuple[str, ...] = ("application/json",)
 
 
 _TICKET_ID: Final = path_param("ticket_id", "The ticket's id (`ticket_…`).")
@@ -381,7 +385,7 @@ def _search_parameters(facts: _Facts) -> tuple[Schema, ...]:
         names("team", "Team ids"),
         names("tags", "Tags (a ticket with any of them matches)"),
         query_param(
-            "escalation_level", string(pattern=_INTEGERS), "Escalation levels, comma-separated."
+            "escalation_level", string(pattern=_LEVELS), "Escalation levels, comma-separated."
         ),
         query_param(
             "escalated",
@@ -414,123 +418,213 @@ def _operations(facts: _Facts) -> dict[tuple[str, str], Operation]:
     admin = "Admin keys only."
     ops: dict[tuple[str, str], Operation] = {
         ("POST", "/tickets"): Operation(
-            "createTicket", "Tickets", "Create a ticket",
+            "createTicket",
+            "Tickets",
+            "Create a ticket",
             "Validates the body, routes the ticket (rule, team, assignee), starts its SLA "
             "clocks and records `ticket.created`. A customer key creates tickets for its "
             "own customer only.",
-            201, ticket_response, body=ref("TicketCreate"), headers=("ETag", "Location"),
+            201,
+            ticket_response,
+            body=ref("TicketCreate"),
+            headers=("ETag", "Location"),
             links=_ticket_links(),
         ),
         ("POST", "/tickets/preview"): Operation(
-            "previewTicket", "Tickets", "Preview routing and SLA",
+            "previewTicket",
+            "Tickets",
+            "Preview routing and SLA",
             "What creating this ticket would do — the routing rule, team and assignee, the "
             "SLA policy and due dates — without writing anything. " + staff,
-            200, ref("PreviewEnvelope"), body=ref("TicketCreate"), errors=(403,),
+            200,
+            ref("PreviewEnvelope"),
+            body=ref("TicketCreate"),
+            errors=(403,),
         ),
         ("GET", "/tickets"): Operation(
-            "listTickets", "Tickets", "List tickets",
+            "listTickets",
+            "Tickets",
+            "List tickets",
             "Tickets matching flat filters, a page at a time. A customer key sees only its "
             "customer's tickets. Unknown parameters are refused.",
-            200, ref("TicketList"), parameters=search,
+            200,
+            ref("TicketList"),
+            parameters=search,
         ),
         ("GET", "/tickets/search"): Operation(
-            "searchTickets", "Tickets", "Search tickets (query parameters)",
-            "The same search as `GET /tickets`.", 200, ref("TicketList"), parameters=search,
+            "searchTickets",
+            "Tickets",
+            "Search tickets (query parameters)",
+            "The same search as `GET /tickets`.",
+            200,
+            ref("TicketList"),
+            parameters=search,
         ),
         ("POST", "/tickets/search"): Operation(
-            "searchTicketsByBody", "Tickets", "Search tickets (JSON body)",
+            "searchTicketsByBody",
+            "Tickets",
+            "Search tickets (JSON body)",
             "The seed's search body: `filters`, `sort`, `pagination`.",
-            200, ref("TicketList"), body=ref("SearchBody"),
+            200,
+            ref("TicketList"),
+            body=ref("SearchBody"),
         ),
         ("POST", "/tickets/bulk-update"): Operation(
-            "bulkUpdateTickets", "Tickets", "Update several tickets",
+            "bulkUpdateTickets",
+            "Tickets",
+            "Update several tickets",
             "Each item is applied in its own transaction; the answer has one result per "
             "item, in order, so one bad item does not undo the others. " + staff,
-            200, ref("BulkUpdateResults"), body=ref("BulkUpdate"), errors=(403,),
+            200,
+            ref("BulkUpdateResults"),
+            body=ref("BulkUpdate"),
+            errors=(403,),
         ),
         ("GET", "/tickets/{ticket_id}"): Operation(
-            "getTicket", "Tickets", "Get a ticket", "The ticket, with its `ETag`.",
-            200, ticket_response, parameters=(_TICKET_ID,), headers=("ETag",),
+            "getTicket",
+            "Tickets",
+            "Get a ticket",
+            "The ticket, with its `ETag`.",
+            200,
+            ticket_response,
+            parameters=(_TICKET_ID,),
+            headers=("ETag",),
         ),
         ("PUT", "/tickets/{ticket_id}"): Operation(
-            "updateTicket", "Tickets", "Update a ticket",
+            "updateTicket",
+            "Tickets",
+            "Update a ticket",
             "Sets the fields given. A status change must be allowed by the lifecycle "
             "(409 otherwise). With `If-Match`, the update applies only to that version "
             "(412 otherwise). A customer key may only close or reopen its ticket.",
-            200, ticket_response, body=ref("TicketUpdate"),
-            parameters=(_TICKET_ID, _IF_MATCH), headers=("ETag",), errors=(409, 412),
+            200,
+            ticket_response,
+            body=ref("TicketUpdate"),
+            parameters=(_TICKET_ID, _IF_MATCH),
+            headers=("ETag",),
+            errors=(409, 412),
         ),
         ("GET", "/tickets/{ticket_id}/sla"): Operation(
-            "getTicketSla", "SLA", "Get a ticket's SLA status",
+            "getTicketSla",
+            "SLA",
+            "Get a ticket's SLA status",
             "Response and resolution targets, how far their clocks ran, pauses, and the "
             "escalation state.",
-            200, ref("SlaStatusEnvelope"), parameters=(_TICKET_ID,),
+            200,
+            ref("SlaStatusEnvelope"),
+            parameters=(_TICKET_ID,),
         ),
         ("POST", "/tickets/{ticket_id}/escalate"): Operation(
-            "escalateTicket", "SLA", "Escalate a ticket",
+            "escalateTicket",
+            "SLA",
+            "Escalate a ticket",
             "Raises the escalation level (to `escalation_level`, or by one). A resolved or "
             "closed ticket cannot be escalated (409). " + staff,
-            200, ticket_response, body=ref("Escalation"), parameters=(_TICKET_ID,),
-            headers=("ETag",), errors=(403, 409),
+            200,
+            ticket_response,
+            body=ref("Escalation"),
+            parameters=(_TICKET_ID,),
+            headers=("ETag",),
+            errors=(403, 409),
         ),
         ("POST", "/tickets/{ticket_id}/merge"): Operation(
-            "mergeTicket", "Tickets", "Merge a ticket into another",
+            "mergeTicket",
+            "Tickets",
+            "Merge a ticket into another",
             "Closes this ticket as merged, links both and moves its comments to the target "
             "(their visibility unchanged). Answers with the target. " + staff,
-            200, ticket_response, body=ref("Merge"), parameters=(_TICKET_ID,),
-            headers=("ETag",), errors=(403, 409),
+            200,
+            ticket_response,
+            body=ref("Merge"),
+            parameters=(_TICKET_ID,),
+            headers=("ETag",),
+            errors=(403, 409),
         ),
         ("POST", "/tickets/{ticket_id}/notify"): Operation(
-            "notifyAboutTicket", "Tickets", "Send a notification",
+            "notifyAboutTicket",
+            "Tickets",
+            "Send a notification",
             "Queues an e-mail or SMS notification about the ticket; a notifier delivers it "
             "from the event outbox. " + staff,
-            202, ref("NotificationEnvelope"), body=ref("Notify"), parameters=(_TICKET_ID,),
+            202,
+            ref("NotificationEnvelope"),
+            body=ref("Notify"),
+            parameters=(_TICKET_ID,),
             errors=(403,),
         ),
         ("GET", "/tickets/{ticket_id}/events"): Operation(
-            "listTicketEvents", "Events", "A ticket's audit log",
+            "listTicketEvents",
+            "Events",
+            "A ticket's audit log",
             "Every event of the ticket, oldest first (a customer key sees no internal ones).",
-            200, ref("EventList"), parameters=(_TICKET_ID,),
+            200,
+            ref("EventList"),
+            parameters=(_TICKET_ID,),
         ),
         ("POST", "/tickets/{ticket_id}/comments"): Operation(
-            "addComment", "Comments", "Add a comment",
+            "addComment",
+            "Comments",
+            "Add a comment",
             "An agent's customer-visible comment is the first response if none was made. A "
             "customer key always writes a customer-visible comment as the customer; on a "
             "closed ticket that opens a linked follow-up ticket, which gets the comment.",
-            201, ref("CommentEnvelope"), body=ref("CommentCreate"), parameters=(_TICKET_ID,),
+            201,
+            ref("CommentEnvelope"),
+            body=ref("CommentCreate"),
+            parameters=(_TICKET_ID,),
         ),
         ("GET", "/tickets/{ticket_id}/comments"): Operation(
-            "listComments", "Comments", "List comments",
+            "listComments",
+            "Comments",
+            "List comments",
             "The ticket's comments, oldest first. A customer key never sees internal ones.",
-            200, ref("CommentList"),
+            200,
+            ref("CommentList"),
             parameters=(
                 _TICKET_ID,
-                query_param("visibility", enum(["customer", "internal"]),
-                            "Only comments of this visibility."),
+                query_param(
+                    "visibility",
+                    enum(["customer", "internal"]),
+                    "Only comments of this visibility.",
+                ),
             ),
         ),  # fmt: skip
         ("GET", "/attachments/{attachment_id}"): Operation(
-            "downloadAttachment", "Comments", "Download an attachment",
+            "downloadAttachment",
+            "Comments",
+            "Download an attachment",
             "The attachment's bytes, with its content type. A customer key may download "
             "only attachments of its tickets and of customer-visible comments.",
-            200, string(format="binary"),
+            200,
+            string(format="binary"),
             parameters=(path_param("attachment_id", "The attachment's id (`att_…`)."),),
-            media_type="*/*",
+            media_types=("*/*",),
         ),
         ("GET", "/events"): Operation(
-            "listEvents", "Events", "The events feed",
+            "listEvents",
+            "Events",
+            "The events feed",
             "Events in order, for pull-based consumers: pass the last id you saw as "
             "`after` (an unknown id is refused with 422).",
-            200, ref("EventFeed"),
+            200,
+            ref("EventFeed"),
             parameters=(
                 query_param("after", string(min_length=1), "The id of the last event seen."),
-                query_param("limit", integer(minimum=1, maximum=1000),
-                            "At most this many events (default 100)."),
+                query_param(
+                    "limit",
+                    integer(minimum=1, maximum=1000),
+                    "At most this many events (default 100).",
+                ),
             ),
         ),  # fmt: skip
         ("GET", "/openapi.json"): Operation(
-            "getOpenApi", "Meta", "This document", "The OpenAPI document of the API. Public.",
-            200, {"type": "object"}, public=True,
+            "getOpenApi",
+            "Meta",
+            "This document",
+            "The OpenAPI document of the API. Public.",
+            200,
+            {"type": "object"},
+            public=True,
         ),
     }
     resources = (
@@ -543,6 +637,7 @@ def _operations(facts: _Facts) -> dict[tuple[str, str], Operation]:
         ("routing-rules", "routing_rules", "RoutingRule", "RoutingRules", "routing rule",
          False, True),
     )  # fmt: skip
+    ops.update(_service_operations())
     for path, plural, name, names, label, keyed, staff_read in resources:
         reads = staff if staff_read else "Any key."
         read_errors = (403,) if staff_read else ()
@@ -577,13 +672,113 @@ def _operations(facts: _Facts) -> dict[tuple[str, str], Operation]:
     return ops
 
 
+def _service_operations() -> dict[tuple[str, str], Operation]:
+    """Analytics, reports, webhooks and integrations."""
+    staff = "Staff only (admin and agent keys)."
+    admin = "Admin keys only."
+    report_id = path_param("report_id", "The report's id (`report_…`).")
+    webhook_id = path_param("webhook_id", "The subscription's id (`wh_…`).")
+    integration = path_param("name", "`slack` or `jira` (another name is a 404).")
+    return {
+        ("GET", "/analytics/dashboard"): Operation(
+            "getDashboard", "Analytics", "The support dashboard",
+            "Totals, resolution times, SLA compliance, per-category figures and trends over "
+            "a period, in a timezone. A customer key sees its own tickets. Unknown "
+            "parameters are refused.",
+            200, ref("DashboardEnvelope"),
+            parameters=(
+                query_param("customer_id", string(max_length=200, pattern=_NOT_BLANK),
+                            "Only this customer's tickets."),
+                query_param("date_range", enum(PRESETS),
+                            "The period, ending now (default `30d`)."),
+                query_param("timezone", ref("TimeZone"),
+                            "The timezone of the daily and weekly trends (default `UTC`)."),
+            ),
+        ),
+        ("POST", "/reports/generate"): Operation(
+            "generateReport", "Analytics", "Generate a report",
+            "Stores the request; a worker computes it. Poll `GET /reports/{report_id}`. A "
+            "customer key reports on its own tickets.",
+            202, ref("ReportEnvelope"), body=ref("ReportRequest"), headers=("Location",),
+        ),
+        ("GET", "/reports/{report_id}"): Operation(
+            "getReport", "Analytics", "Get a report",
+            "Where the report stands: `generating`, `completed` (with its `download_url`) or "
+            "`failed` (with its `error`).",
+            200, ref("ReportEnvelope"), parameters=(report_id,),
+        ),
+        ("GET", "/reports/{report_id}/download"): Operation(
+            "downloadReport", "Analytics", "Download a report",
+            "A completed report, as JSON or CSV (404 while it is generating, or if it "
+            "failed). Unknown parameters are refused.",
+            200, {},
+            parameters=(report_id, query_param("format", enum(FORMATS),
+                                               "Overrides the report's own format.")),
+            media_types=("application/json", "text/csv"),
+        ),
+        ("POST", "/webhooks"): Operation(
+            "createWebhook", "Webhooks", "Subscribe a webhook",
+            "Events are posted to `url`, signed with `secret` "
+            "(`X-Supportkit-Signature`). The secret is never shown again. " + admin,
+            201, ref("WebhookEnvelope"), body=ref("WebhookInput"), headers=("Location",),
+            errors=(403,),
+        ),
+        ("GET", "/webhooks"): Operation(
+            "listWebhooks", "Webhooks", "List webhook subscriptions", admin,
+            200, obj({"webhooks": array(ref("Webhook"))}, required=("webhooks",), closed=False),
+            errors=(403,),
+        ),
+        ("GET", "/webhooks/{webhook_id}"): Operation(
+            "getWebhook", "Webhooks", "Get a webhook subscription", admin,
+            200, ref("WebhookEnvelope"), parameters=(webhook_id,), errors=(403,),
+        ),
+        ("DELETE", "/webhooks/{webhook_id}"): Operation(
+            "deleteWebhook", "Webhooks", "Delete a webhook subscription", admin,
+            204, None, parameters=(webhook_id,), errors=(403,),
+        ),
+        ("GET", "/webhooks/{webhook_id}/deliveries"): Operation(
+            "listWebhookDeliveries", "Webhooks", "A subscription's delivery attempts",
+            "Every attempt, oldest first. " + admin,
+            200, obj({"deliveries": array({"type": "object"})}, required=("deliveries",),
+                     closed=False),
+            parameters=(webhook_id,), errors=(403,),
+        ),
+        ("GET", "/integrations"): Operation(
+            "listIntegrations", "Integrations", "List integrations", staff,
+            200, obj({"integrations": array(ref("Integration"))}, required=("integrations",),
+                     closed=False),
+            errors=(403,),
+        ),
+        ("POST", "/integrations/slack"): Operation(
+            "configureSlack", "Integrations", "Configure Slack",
+            "Posts messages about the events asked for to a Slack webhook. The webhook URL "
+            "may be left out to keep the one configured. " + admin,
+            200, ref("IntegrationEnvelope"), body=ref("SlackInput"), errors=(403,),
+        ),
+        ("POST", "/integrations/jira"): Operation(
+            "configureJira", "Integrations", "Configure Jira",
+            "Creates Jira issues for tickets and syncs comments. The API token may be left "
+            "out to keep the one configured. " + admin,
+            200, ref("IntegrationEnvelope"), body=ref("JiraInput"), errors=(403,),
+        ),
+        ("GET", "/integrations/{name}"): Operation(
+            "getIntegration", "Integrations", "Get an integration", staff,
+            200, ref("IntegrationEnvelope"), parameters=(integration,), errors=(403,),
+        ),
+        ("DELETE", "/integrations/{name}"): Operation(
+            "deleteIntegration", "Integrations", "Remove an integration", admin,
+            204, None, parameters=(integration,), errors=(403,),
+        ),
+    }  # fmt: skip
+
+
 def _operation_object(method: str, op: Operation) -> Schema:
     parameters = list(op.parameters)
     if method == "POST":
         parameters.append(_IDEMPOTENCY_KEY)
     success: Schema = {"description": op.summary}
     if op.response is not None:
-        success["content"] = {op.media_type: {"schema": op.response}}
+        success["content"] = {kind: {"schema": op.response} for kind in op.media_types}
     headers = {name: header_ref(name) for name in op.headers}
     if method == "POST":
         headers["Idempotent-Replayed"] = header_ref("Idempotent-Replayed")
@@ -888,9 +1083,10 @@ def _request_schemas(facts: _Facts) -> dict[str, Schema]:
             "team": _names(),
             "tags": _names(),
             "escalation_level": nullable(
-                {"anyOf": [integer(), string(pattern=_INTEGERS),
-                           array({"anyOf": [integer(), {"type": "boolean"},
-                                            string(pattern=_INTEGER_OR_BLANK)]})]}
+                {"anyOf": [integer(minimum=0, maximum=1000), string(pattern=_LEVELS),
+                           array({"anyOf": [integer(minimum=0, maximum=1000),
+                                            {"type": "boolean"},
+                                            string(pattern=_LEVEL_OR_BLANK)]})]}
             ),
             "escalated": {"enum": [True, False, "true", "false", "1", "0", 1, 0, None]},
             "sla_status": _choices(_SLA_STATUSES),
@@ -919,7 +1115,7 @@ def _request_schemas(facts: _Facts) -> dict[str, Schema]:
         {
             "updates": array(
                 {
-                    "description": "`{\"id\": …, \"if_version\": …, <TicketUpdate fields>}`; an "
+                    "description": '`{"id": …, "if_version": …, <TicketUpdate fields>}`; an '
                     "item that is not valid fails alone, in its result.",
                 },
                 max_items=100,
@@ -945,10 +1141,12 @@ def _request_schemas(facts: _Facts) -> dict[str, Schema]:
     }
 
 
-#: An integer as ``int()`` reads it (which does not strip U+001C–U+001F).
-_INTEGER: Final = r"[^\S\x1c-\x1f]*[+-]?\d+(?:_\d+)*[^\S\x1c-\x1f]*"
-_INTEGERS: Final = rf"^(?:{_INTEGER}|{_WS}*)(?:,(?:{_INTEGER}|{_WS}*))*$"
-_INTEGER_OR_BLANK: Final = rf"^(?:{_INTEGER}|{_WS}*)$"
+#: An escalation level (0–1000) as ``int()`` reads it, which strips whitespace other
+#: than U+001C–U+001F; a comma-separated list of them, where empty items are skipped.
+_SPACE: Final = r"[^\S\x1c-\x1f]*"
+_LEVEL: Final = rf"{_SPACE}(?:\+?0*(?:\d{{1,3}}|1000)|-0+){_SPACE}"
+_LEVELS: Final = rf"^(?:{_LEVEL}|{_SPACE})(?:,(?:{_LEVEL}|{_SPACE}))*$"
+_LEVEL_OR_BLANK: Final = rf"^(?:{_LEVEL}|{_SPACE})$"
 
 
 def _names() -> Schema:
@@ -1177,9 +1375,7 @@ def _response_schemas(facts: _Facts) -> dict[str, Schema]:
             "customer_id": maybe,
             "created_at": instant,
             "updated_at": instant,
-            "assigned_to": nullable(
-                obj({"agent_id": {"type": "string"}, **person}, closed=False)
-            ),
+            "assigned_to": nullable(obj({"agent_id": {"type": "string"}, **person}, closed=False)),
             "escalation_level": count,
             "urls": obj({"self": string(format="uri")}, required=("self",), closed=False),
             "sla_status": obj(
@@ -1315,8 +1511,12 @@ def _response_schemas(facts: _Facts) -> dict[str, Schema]:
             {
                 "tickets": array(ref("TicketSummary")),
                 "pagination": obj(
-                    {"total": count, "page": integer(minimum=1),
-                     "limit": integer(minimum=1, maximum=100), "pages": count},
+                    {
+                        "total": count,
+                        "page": integer(minimum=1),
+                        "limit": integer(minimum=1, maximum=100),
+                        "pages": count,
+                    },
                     required=("total", "page", "limit", "pages"),
                     closed=False,
                 ),
@@ -1349,9 +1549,14 @@ def _response_schemas(facts: _Facts) -> dict[str, Schema]:
                 "priority": enum(PRIORITIES),
                 "routing": {"type": "object"},
                 "sla": obj(
-                    {"policy_id": maybe, "calendar": {"type": "string"},
-                     "response_time": duration_text, "resolution_time": duration_text,
-                     "response_due": maybe_instant, "resolution_due": maybe_instant},
+                    {
+                        "policy_id": maybe,
+                        "calendar": {"type": "string"},
+                        "response_time": duration_text,
+                        "resolution_time": duration_text,
+                        "response_due": maybe_instant,
+                        "resolution_due": maybe_instant,
+                    },
                     closed=False,
                 ),
             },
@@ -1363,15 +1568,32 @@ def _response_schemas(facts: _Facts) -> dict[str, Schema]:
                 "results": array(
                     {
                         "oneOf": [
-                            obj({"id": {"type": "string"}, "ok": {"const": True},
-                                 "ticket": ref("Ticket")},
-                                required=("id", "ok", "ticket"), closed=False),
-                            obj({"id": maybe, "ok": {"const": False},
-                                 "error": obj({"type": {"type": "string"},
-                                               "message": {"type": "string"},
-                                               "errors": array(ref("FieldError"))},
-                                              required=("type", "message"), closed=False)},
-                                required=("id", "ok", "error"), closed=False),
+                            obj(
+                                {
+                                    "id": {"type": "string"},
+                                    "ok": {"const": True},
+                                    "ticket": ref("Ticket"),
+                                },
+                                required=("id", "ok", "ticket"),
+                                closed=False,
+                            ),
+                            obj(
+                                {
+                                    "id": maybe,
+                                    "ok": {"const": False},
+                                    "error": obj(
+                                        {
+                                            "type": {"type": "string"},
+                                            "message": {"type": "string"},
+                                            "errors": array(ref("FieldError")),
+                                        },
+                                        required=("type", "message"),
+                                        closed=False,
+                                    ),
+                                },
+                                required=("id", "ok", "error"),
+                                closed=False,
+                            ),
                         ]
                     }
                 )
@@ -1472,6 +1694,199 @@ def _configuration_outputs() -> dict[str, Schema]:
     }  # fmt: skip
 
 
+_URL_TAIL: Final = r"[^\x00-\x20\x7f/?#@:\[\]]+(?::[0-9]{1,4})?(?:[/?#][^\x00-\x20\x7f]*)?$"
+#: A delivery URL: absolute, with a host, no credentials, no spaces or control characters.
+_HTTP_URL: Final = rf"^[Hh][Tt][Tt][Pp][Ss]?://{_URL_TAIL}"
+_HTTPS_URL: Final = rf"^[Hh][Tt][Tt][Pp][Ss]://{_URL_TAIL}"
+
+
+def _service_schemas() -> dict[str, Schema]:
+    def url(pattern: str, description: str) -> Schema:
+        return string(max_length=2048, pattern=pattern, format="uri", description=description)
+
+    def names(*, choices: Sequence[str] | None = None) -> Schema:
+        item = enum(choices) if choices else string(max_length=200, pattern=_NOT_BLANK)
+        return nullable(array(item, max_items=100))
+
+    def envelope(key: str, schema: Schema) -> Schema:
+        return obj({key: schema}, required=(key,), closed=False)
+
+    events = array(enum(EVENT_TYPES), min_items=1, max_items=100)
+    flag = nullable({"type": "boolean"})
+    instant = string(format="date-time")
+    maybe = nullable({"type": "string"})
+    period = obj(
+        {"start": instant, "end": instant},
+        required=("start", "end"),
+        description=f"The end after the start, at most {MAX_PERIOD.days} days later.",
+    )
+    report_parameters = obj(
+        {
+            "date_range": period,
+            "timezone": ref("TimeZone"),
+            "filters": nullable(obj({"customer_ids": names(), "categories": names(),
+                                     "priorities": names(choices=PRIORITIES)})),
+            "metrics": names(choices=METRICS),
+            "grouping": names(choices=GROUPINGS),
+            "format": enum(FORMATS),
+        },
+        required=("date_range",),
+        description="Grouping by `day` and by `week` at once is refused.",
+    )  # fmt: skip
+    priority_names = {p: string(max_length=64, pattern=_NOT_BLANK) for p in PRIORITIES}
+    return {
+        "ReportRequest": obj(
+            {
+                "report_type": enum(REPORT_TYPES),
+                "parameters": report_parameters,
+                "delivery": nullable(
+                    obj({"method": enum(["download"]), "notification_email": _email()})
+                ),
+            },
+            required=("report_type", "parameters"),
+        ),  # fmt: skip
+        "Report": obj(
+            {
+                "id": {"type": "string"},
+                "report_type": enum(REPORT_TYPES),
+                "status": enum(["generating", "completed", "failed"]),
+                "created_at": instant,
+                "estimated_completion": nullable(instant),
+                "completed_at": nullable(instant),
+                "download_url": nullable(string(format="uri")),
+                "error": maybe,
+                "parameters": {"type": "object"},
+                "delivery": {"type": "object"},
+            },
+            required=("id", "report_type", "status", "download_url", "parameters"),
+            closed=False,
+        ),
+        "ReportEnvelope": envelope("report", ref("Report")),
+        "DashboardEnvelope": envelope(
+            "dashboard",
+            obj(
+                {
+                    "period": obj(
+                        {"start": instant, "end": instant, "timezone": {"type": "string"}},
+                        closed=False,
+                    ),
+                    "overview": {"type": "object"},
+                    "categories": array({"type": "object"}),
+                    "trends": obj(
+                        {
+                            "tickets_per_day": array({"type": "object"}),
+                            "resolution_time_trend": array({"type": "object"}),
+                        },
+                        closed=False,
+                    ),
+                },
+                required=("period", "overview", "categories", "trends"),
+                closed=False,
+            ),
+        ),  # fmt: skip
+        "WebhookInput": obj(
+            {
+                "url": url(_HTTP_URL, "Where events are posted (http or https)."),
+                "events": events,
+                "filters": nullable(
+                    obj(
+                        {
+                            "customer_ids": names(),
+                            "categories": names(),
+                            "priorities": names(choices=PRIORITIES),
+                        }
+                    )
+                ),
+                "secret": string(
+                    min_length=MIN_SECRET,
+                    max_length=MAX_SECRET,
+                    description="Signs every delivery; never shown again.",
+                ),
+                "active": {"type": "boolean"},
+            },
+            required=("url", "events", "secret"),
+        ),  # fmt: skip
+        "Webhook": obj(
+            {
+                "id": {"type": "string"},
+                "url": {"type": "string"},
+                "events": array(enum(EVENT_TYPES)),
+                "filters": {"type": "object"},
+                "active": {"type": "boolean"},
+                "secret_set": {"type": "boolean"},
+                "created_at": instant,
+            },
+            required=("id", "url", "events", "active", "secret_set"),
+            closed=False,
+        ),  # fmt: skip
+        "WebhookEnvelope": envelope("webhook", ref("Webhook")),
+        "SlackInput": obj(
+            {
+                "webhook_url": url(_HTTPS_URL, "A Slack incoming-webhook URL (https)."),
+                "channel": nullable(
+                    string(
+                        max_length=81,
+                        pattern=rf"^{_WS}*[#@]?[a-zA-Z0-9][a-zA-Z0-9._-]{{0,79}}{_WS}*$",
+                    )
+                ),
+                "events": events,
+                "filters": nullable(obj({"priorities": names(choices=PRIORITIES)})),
+                "message_format": nullable(
+                    obj(
+                        {
+                            "template": nullable(
+                                string(
+                                    max_length=MAX_TEMPLATE,
+                                    pattern=_NOT_BLANK,
+                                    description="A Jinja2 template of `ticket.*` and `customer.*`: "
+                                    "`New ticket: {{ticket.title}}`.",
+                                )
+                            )
+                        }
+                    )
+                ),
+                "active": flag,
+            },
+            required=("events",),
+        ),  # fmt: skip
+        "JiraInput": obj(
+            {
+                "jira_url": url(_HTTPS_URL, "The Jira site (https)."),
+                "username": string(max_length=200, pattern=_NOT_BLANK),
+                "api_token": string(
+                    min_length=8, max_length=1024, description="Never shown again."
+                ),
+                "project_key": string(
+                    max_length=10, pattern=rf"^{_WS}*[A-Z][A-Z0-9_]{{1,9}}{_WS}*$"
+                ),
+                "sync_settings": nullable(
+                    obj(
+                        {
+                            "create_jira_issues": flag,
+                            "sync_comments": flag,
+                            "priority_mapping": nullable(
+                                obj(priority_names, required=tuple(PRIORITIES))
+                            ),
+                        }
+                    )
+                ),
+                "active": flag,
+            },
+            required=("jira_url", "username", "project_key"),
+        ),  # fmt: skip
+        "Integration": obj(
+            {
+                "name": enum(INTEGRATIONS),
+                "active": {"type": "boolean"},
+                "events": array({"type": "string"}),
+            },
+            required=("name",),
+            closed=False,
+        ),  # fmt: skip
+        "IntegrationEnvelope": envelope("integration", ref("Integration")),
+    }
+
+
 # -- the document --------------------------------------------------------------------------------
 
 _DESCRIPTION: Final = """\
@@ -1511,7 +1926,17 @@ def _build(api: SupportApi) -> Schema:
         "security": [{"apiKey": []}],
         "tags": [
             {"name": name}
-            for name in ("Tickets", "Comments", "SLA", "Events", "Configuration", "Meta")
+            for name in (
+                "Tickets",
+                "Comments",
+                "SLA",
+                "Events",
+                "Analytics",
+                "Webhooks",
+                "Integrations",
+                "Configuration",
+                "Meta",
+            )
         ],
         "paths": paths,
         "components": {
@@ -1524,10 +1949,14 @@ def _build(api: SupportApi) -> Schema:
                 }
             },
             "schemas": {
-                "TimeZone": string(max_length=64, pattern=_NOT_BLANK,
-                                   description="An IANA time zone name: `America/Los_Angeles`."),
+                "TimeZone": string(
+                    max_length=64,
+                    pattern=_NOT_BLANK,
+                    description="An IANA time zone name: `America/Los_Angeles`.",
+                ),
                 **_request_schemas(facts),
                 **_response_schemas(facts),
+                **_service_schemas(),
             },  # fmt: skip
             "responses": _error_responses(),
             "headers": {
