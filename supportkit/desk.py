@@ -189,6 +189,7 @@ class _Unit:
         self.snapshot = snapshot
         self.events: list[Event] = []
         self.payloads: list[dict[str, Any]] = []
+        self._shapes: dict[int, tuple[Ticket, dict[str, Any]]] = {}
 
     def emit(
         self,
@@ -201,7 +202,12 @@ class _Unit:
     ) -> None:
         body: dict[str, Any] = {}
         if ticket is not None:
-            body["ticket"] = to_dict(ticket)
+            # A command often emits several events for one state of a ticket.
+            shape = self._shapes.get(id(ticket))
+            if shape is None or shape[0] is not ticket:
+                shape = (ticket, to_dict(ticket))
+                self._shapes[id(ticket)] = shape
+            body["ticket"] = shape[1]
         if comment is not None:
             body["comment"] = to_dict(comment)
         body.update(data or {})

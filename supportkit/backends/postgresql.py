@@ -39,6 +39,7 @@ try:
     import psycopg
     from psycopg import errors as pg_errors
     from psycopg import sql
+    from psycopg.types.json import Jsonb
     from psycopg_pool import ConnectionPool, PoolTimeout
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError(
@@ -197,8 +198,55 @@ CREATE INDEX documents_parent ON documents(kind, parent, seq);
 CREATE INDEX documents_status ON documents(kind, status, seq);
 """
 
+_V4: Final = """
+CREATE TABLE assignee_load (
+    assignee TEXT NOT NULL, status TEXT NOT NULL, n BIGINT NOT NULL,
+    PRIMARY KEY (assignee, status)
+);
+INSERT INTO assignee_load(assignee, status, n)
+    SELECT assignee, status, COUNT(*) FROM tickets
+    WHERE assignee IS NOT NULL GROUP BY assignee, status;
+CREATE FUNCTION supportkit_assignee_load() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' AND OLD.assignee IS NOT NULL AND (TG_OP = 'DELETE'
+            OR OLD.assignee IS DISTINCT FROM NEW.assignee OR OLD.status <> NEW.status) THEN
+        UPDATE assignee_load SET n = n - 1
+            WHERE assignee = OLD.assignee AND status = OLD.status;
+    END IF;
+    IF TG_OP <> 'DELETE' AND NEW.assignee IS NOT NULL AND (TG_OP = 'INSERT'
+            OR OLD.assignee IS DISTINCT FROM NEW.assignee OR OLD.status <> NEW.status) THEN
+        INSERT INTO assignee_load(assignee, status, n) VALUES (NEW.assignee, NEW.status, 1)
+            ON CONFLICT (assignee, status) DO UPDATE SET n = assignee_load.n + 1;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER tickets_assignee_load AFTER INSERT OR UPDATE OF assignee, status OR DELETE
+    ON tickets FOR EACH ROW EXECUTE FUNCTION supportkit_assignee_load();
+ALTER TABLE tickets ADD COLUMN tags JSONB;
+UPDATE tickets SET tags = data::jsonb->'tags';
+CREATE FUNCTION supportkit_ticket_tags() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        IF OLD.tags IS NOT DISTINCT FROM NEW.tags THEN
+            RETURN NULL;
+        END IF;
+        DELETE FROM ticket_tags WHERE ticket_seq = OLD.seq;
+    END IF;
+    IF NEW.tags IS NOT NULL THEN
+        INSERT INTO ticket_tags(ticket_seq, tag)
+            SELECT NEW.seq, value FROM jsonb_array_elements_text(NEW.tags)
+            ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER tickets_tags AFTER INSERT OR UPDATE OF tags ON tickets
+    FOR EACH ROW EXECUTE FUNCTION supportkit_ticket_tags();
+CREATE INDEX tickets_customer_status_priority
+    ON tickets(customer_id, status, priority_rank, created_at);
+"""
+
 #: The schema's migrations, in order; ``supportkit_schema`` records how many ran.
-MIGRATIONS: Final = (_V1, _V2, _V3)
+MIGRATIONS: Final = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
@@ -353,7 +401,7 @@ _COLUMNS: Final = (
     "assignee", "team", "escalation_level", "created_at", "updated_at", "response_due",
     "resolution_due", "response_at_risk", "resolution_at_risk", "response_state",
     "resolution_state", "next_due_at", "resolved_at", "version", "title", "description",
-    "data",
+    "tags", "data",
 )  # fmt: skip
 _INSERT: Final = (
     f"INSERT INTO tickets ({', '.join(_COLUMNS)}) "
@@ -398,6 +446,7 @@ def _row(ticket: Ticket, next_due_at: datetime | None) -> dict[str, Any]:
         "version": ticket.version,
         "title": ticket.title,
         "description": ticket.description,
+        "tags": Jsonb(list(ticket.tags)) if ticket.tags else None,
         "data": records.dumps(ticket),
     }
     if ticket.sla is not None:
@@ -525,17 +574,8 @@ class _PgTransaction(Transaction):
         )
 
     def insert_ticket(self, ticket: Ticket, *, next_due_at: datetime | None) -> None:
-        seq = self._unique(_INSERT, _row(ticket, next_due_at), "ticket", ticket.id)[0]
-        self._tags(seq, ticket.tags)
-
-    def _tags(self, seq: int, tags: Sequence[str]) -> None:
-        if not tags:
-            return
-        with _translated(), self.conn.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO ticket_tags(ticket_seq, tag) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                [(seq, tag) for tag in tags],
-            )
+        # Triggers index its tags and count it in its agent's load.
+        self._unique(_INSERT, _row(ticket, next_due_at), "ticket", ticket.id)
 
     def update_ticket(
         self, ticket: Ticket, *, expected_version: int, next_due_at: datetime | None
@@ -544,8 +584,6 @@ class _PgTransaction(Transaction):
         row["expected_version"] = expected_version
         found = self._run(_UPDATE, row).fetchone()
         if found is not None:
-            self._run("DELETE FROM ticket_tags WHERE ticket_seq = %s", (found[0],))
-            self._tags(found[0], ticket.tags)
             return
         current = self._run("SELECT version FROM tickets WHERE id = %s", (ticket.id,)).fetchone()
         if current is None:
@@ -630,7 +668,7 @@ class _PgTransaction(Transaction):
             return {}
         counts = dict.fromkeys(agent_ids, 0)
         rows = self._run(
-            "SELECT assignee, COUNT(*) FROM tickets WHERE assignee = ANY(%s) "
+            "SELECT assignee, SUM(n) FROM assignee_load WHERE assignee = ANY(%s) "
             "AND NOT (status = ANY(%s)) GROUP BY assignee",
             (list(agent_ids), list(done_statuses)),
         ).fetchall()

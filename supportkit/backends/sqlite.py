@@ -248,12 +248,77 @@ def _v4_analytics(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_documents_status ON documents(kind, status, seq)")
 
 
+def _v5_load_and_tags(db: sqlite_utils.Database) -> None:
+    # Open-ticket counts per agent for routing, kept by triggers as counts per
+    # (assignee, status): reading them is a few index lookups, however many tickets
+    # an agent ever had, and any lifecycle's "done" statuses can be left out.
+    db.executescript(
+        """
+        CREATE TABLE assignee_load (
+            assignee TEXT NOT NULL, status TEXT NOT NULL, n INTEGER NOT NULL,
+            PRIMARY KEY (assignee, status)
+        ) WITHOUT ROWID;
+        INSERT INTO assignee_load(assignee, status, n)
+            SELECT assignee, status, COUNT(*) FROM tickets
+            WHERE assignee IS NOT NULL GROUP BY assignee, status;
+        CREATE TRIGGER assignee_load_ai AFTER INSERT ON tickets
+            WHEN new.assignee IS NOT NULL
+        BEGIN
+            INSERT INTO assignee_load(assignee, status, n) VALUES (new.assignee, new.status, 1)
+                ON CONFLICT(assignee, status) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER assignee_load_au AFTER UPDATE OF assignee, status ON tickets
+            WHEN old.assignee IS NOT new.assignee OR old.status IS NOT new.status
+        BEGIN
+            UPDATE assignee_load SET n = n - 1
+                WHERE assignee = old.assignee AND status = old.status;
+            INSERT INTO assignee_load(assignee, status, n)
+                SELECT new.assignee, new.status, 1 WHERE new.assignee IS NOT NULL
+                ON CONFLICT(assignee, status) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER assignee_load_ad AFTER DELETE ON tickets
+            WHEN old.assignee IS NOT NULL
+        BEGIN
+            UPDATE assignee_load SET n = n - 1
+                WHERE assignee = old.assignee AND status = old.status;
+        END;
+        """
+    )
+    # Tags as a JSON column, with the tag index kept by triggers: an update that does
+    # not change the tags no longer rewrites them.
+    db.table("tickets").add_column("tags", str)
+    db.executescript(
+        """
+        UPDATE tickets SET tags = json_extract(data, '$.tags');
+        CREATE TRIGGER ticket_tags_ai AFTER INSERT ON tickets
+            WHEN new.tags IS NOT NULL AND new.tags != '[]'
+        BEGIN
+            INSERT OR IGNORE INTO ticket_tags(ticket_seq, tag)
+                SELECT new.seq, value FROM json_each(new.tags);
+        END;
+        CREATE TRIGGER ticket_tags_au AFTER UPDATE OF tags ON tickets
+            WHEN old.tags IS NOT new.tags
+        BEGIN
+            DELETE FROM ticket_tags WHERE ticket_seq = old.seq;
+            INSERT OR IGNORE INTO ticket_tags(ticket_seq, tag)
+                SELECT new.seq, value FROM json_each(new.tags);
+        END;
+        """
+    )
+    # The customer's view: its tickets filtered by status and priority, newest first.
+    db.execute(
+        "CREATE INDEX idx_tickets_customer_status_priority "
+        "ON tickets(customer_id, status, priority_rank, created_at)"
+    )
+
+
 #: The schema's migrations, in order; the database's version is how many have run.
 MIGRATIONS: Final[tuple[Callable[[sqlite_utils.Database], None], ...]] = (
     _v1_tables,
     _v2_search,
     _v3_meta,
     _v4_analytics,
+    _v5_load_and_tags,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -313,6 +378,9 @@ class SQLiteStorage(Storage):
         try:
             conn = self._connection()
             self._migrate(conn)
+            # Keep the planner's statistics fresh enough to pick the search indexes.
+            conn.execute("PRAGMA analysis_limit = 1000")
+            conn.execute("PRAGMA optimize")
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
 
@@ -479,6 +547,7 @@ def _ticket_row(ticket: Ticket, next_due_at: datetime | None) -> dict[str, Any]:
         "version": ticket.version,
         "title": ticket.title,
         "description": ticket.description,
+        "tags": json.dumps(list(ticket.tags), ensure_ascii=False) if ticket.tags else None,
         "data": records.dumps(ticket),
     }
     if sla is not None:
@@ -496,7 +565,7 @@ _TICKET_COLUMNS: Final = (
     "assignee", "team", "escalation_level", "created_at", "updated_at", "response_due",
     "resolution_due", "response_at_risk", "resolution_at_risk", "response_state",
     "resolution_state", "next_due_at", "resolved_at", "version", "title", "description",
-    "data",
+    "tags", "data",
 )  # fmt: skip
 _INSERT_TICKET: Final = (
     f"INSERT INTO tickets ({', '.join(_TICKET_COLUMNS)}) "
@@ -605,21 +674,9 @@ class _SQLiteTransaction(Transaction):
     def insert_ticket(self, ticket: Ticket, *, next_due_at: datetime | None) -> None:
         row = _ticket_row(ticket, next_due_at)
         try:
-            cursor = self.conn.execute(_INSERT_TICKET, row)
+            self.conn.execute(_INSERT_TICKET, row)  # triggers index its tags
         except sqlite3.IntegrityError as exc:
             raise AlreadyExists("ticket", ticket.id) from exc
-        except sqlite3.Error as exc:
-            raise _translate(exc) from exc
-        if ticket.tags:
-            seq = cursor.lastrowid
-            self._insert_tags(seq, ticket.tags)
-
-    def _insert_tags(self, seq: int | None, tags: Sequence[str]) -> None:
-        try:
-            self.conn.executemany(
-                "INSERT OR IGNORE INTO ticket_tags(ticket_seq, tag) VALUES (?, ?)",
-                [(seq, tag) for tag in tags],
-            )
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
 
@@ -630,11 +687,7 @@ class _SQLiteTransaction(Transaction):
         row["expected_version"] = expected_version
         cursor = self._run(_UPDATE_TICKET, row)
         if cursor.rowcount == 1:
-            seq_row = self._run("SELECT seq FROM tickets WHERE id = ?", (ticket.id,)).fetchone()
-            self._run("DELETE FROM ticket_tags WHERE ticket_seq = ?", (seq_row[0],))
-            if ticket.tags:
-                self._insert_tags(seq_row[0], ticket.tags)
-            return
+            return  # triggers keep the tag index and the agents' load in step
         found = self._run("SELECT version FROM tickets WHERE id = ?", (ticket.id,)).fetchone()
         if found is None:
             raise TicketNotFound(ticket.id)
@@ -722,7 +775,7 @@ class _SQLiteTransaction(Transaction):
             return {}
         counts = dict.fromkeys(agent_ids, 0)
         rows = self._run(
-            "SELECT assignee, COUNT(*) FROM tickets WHERE assignee IN "
+            "SELECT assignee, SUM(n) FROM assignee_load WHERE assignee IN "
             f"({', '.join('?' * len(agent_ids))}) AND status NOT IN "
             f"({', '.join('?' * len(done_statuses))}) GROUP BY assignee",
             [*agent_ids, *done_statuses],
