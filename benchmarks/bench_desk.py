@@ -1,9 +1,21 @@
-"""Benchmark the Desk on SQLite against plain ``sqlite3`` doing the same writes.
+"""Benchmark the Desk on SQLite against plain ``sqlite3`` doing the same writes, or
+(``--backend postgresql``) the Desk on PostgreSQL against plain psycopg 3.
 
 Run by hand from the repository root (this is not part of the test suite)::
 
     python benchmarks/bench_desk.py            # full run, about 10 minutes, ~5 GB of disk
     python benchmarks/bench_desk.py --quick    # smoke run, well under a minute
+    python benchmarks/bench_desk.py --backend postgresql \
+        --postgres-url postgresql://postgres@127.0.0.1:5432/test [--search-tickets N] [--bulk N]
+
+The PostgreSQL mode works in fresh schemas ``bench_desk_<pid>_*`` of that database
+(created through ``Desk.open``, so tables, indexes and triggers are the backend's own),
+drops them at the end, and measures: ``tickets.create`` against one-row ``INSERT``
+transactions (autocommit, and ``BEGIN; INSERT; COMMIT``) of rows cloned from a real
+ticket, with the round trips and statements of each counted from libpq's protocol
+trace; ``create_many`` against ``COPY tickets (...) FROM STDIN`` of the same rows; and
+the customer search over a database built with ``COPY`` and ``ANALYZE``d, against the
+desk's two statements run raw, with their ``EXPLAIN (ANALYZE, BUFFERS)``.
 
 Every database is a file in a temporary directory (``--dir`` chooses where), created
 through supportkit, so the raw side has the very same schema, indexes and FTS triggers.
@@ -263,20 +275,22 @@ def stored_row(path: Path, table: str, row_id: str) -> dict[str, Any]:
 class TicketCloner:
     """Rows like ``_ticket_row`` builds, cloned from a stored row with a new id/number."""
 
-    def __init__(self, row: dict[str, Any], prefix: str) -> None:
+    def __init__(
+        self, row: dict[str, Any], prefix: str, columns: Sequence[str] = _TICKET_COLUMNS
+    ) -> None:
         self.row = row
         self.prefix = prefix
         self.count = 0
-        assert set(row) - {"seq"} == set(_TICKET_COLUMNS), "the tickets table has changed"
+        assert set(row) - {"seq"} == set(columns), "the tickets table has changed"
         data = row["data"]
         assert data.count(f'"{row["id"]}"') == 1 and data.count(f'"{row["number"]}"') == 1
         head, rest = data.split(f'"{row["id"]}"')
         middle, tail = rest.split(f'"{row["number"]}"')
         self.parts = (head, middle, tail)
-        self.values = [row[c] for c in _TICKET_COLUMNS]
-        self.id_at = _TICKET_COLUMNS.index("id")
-        self.number_at = _TICKET_COLUMNS.index("number")
-        self.data_at = _TICKET_COLUMNS.index("data")
+        self.values = [row[c] for c in columns]
+        self.id_at = list(columns).index("id")
+        self.number_at = list(columns).index("number")
+        self.data_at = list(columns).index("data")
 
     def next(self) -> tuple[Any, ...]:
         self.count += 1
@@ -700,8 +714,16 @@ def search_templates(tmp: Path) -> list[dict[str, Any]]:
 class RowFactory:
     """Realistic ticket rows for the search database, generated lazily in order."""
 
-    def __init__(self, templates: list[dict[str, Any]], count: int, seed_value: int = 7) -> None:
+    def __init__(
+        self,
+        templates: list[dict[str, Any]],
+        count: int,
+        seed_value: int = 7,
+        columns: Sequence[str] = _TICKET_COLUMNS,
+        native_times: bool = False,  # timestamp columns as datetimes (PostgreSQL)
+    ) -> None:
         self.count = count
+        self.native_times = native_times
         self.rng = random.Random(seed_value)
         self.templates = []
         for row in templates:
@@ -716,7 +738,7 @@ class RowFactory:
                         "updated_at"):  # fmt: skip
                 assert text.count(f'"@@{key}@@"') == 1, key
                 text = text.replace(f'"@@{key}@@"', f'"{{{key}}}"')
-            values = [row[c] for c in _TICKET_COLUMNS]
+            values = [row[c] for c in columns]
             self.templates.append((text, values))
         others = [f"cust_{k:05d}" for k in range(1, CUSTOMERS)]
         # A mild skew (the busiest regular customer has ~3× the quietest one's tickets);
@@ -732,7 +754,7 @@ class RowFactory:
         self.end = T0 - timedelta(hours=1)
         self.start = self.end - timedelta(days=730)
         self.step_us = int(timedelta(days=730) / timedelta(microseconds=1)) // count
-        self.at = {c: _TICKET_COLUMNS.index(c) for c in _TICKET_COLUMNS}
+        self.at = {c: k for k, c in enumerate(columns)}
 
     def rows(self, first: int, stop: int) -> Iterator[tuple[Any, ...]]:
         rng = self.rng
@@ -761,8 +783,8 @@ class RowFactory:
             values[at["customer_id"]] = customer
             values[at["status"]] = status
             values[at["priority_rank"]] = PRIORITIES.index(priority)
-            values[at["created_at"]] = created_key
-            values[at["updated_at"]] = updated_key
+            values[at["created_at"]] = created if self.native_times else created_key
+            values[at["updated_at"]] = updated if self.native_times else updated_key
             if status in stop_statuses:
                 values[at["next_due_at"]] = None
             values[at["data"]] = text.format(
@@ -1075,7 +1097,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--dir", help="where to put the temporary databases")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument(
+        "--postgres-url",
+        default="postgresql://postgres@127.0.0.1:5432/test",
+        help="the PostgreSQL database (--backend postgresql); fresh schemas, dropped after",
+    )
+    parser.add_argument("--search-tickets", type=int, help="size of the PostgreSQL search database")
+    parser.add_argument("--bulk", type=int, help="tickets in the PostgreSQL bulk import")
     options = parser.parse_args(argv)
+    if options.backend == "postgresql":
+        return main_postgresql(options)
     mode = QUICK if options.quick else FULL
 
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
@@ -1283,6 +1315,645 @@ def main(argv: list[str] | None = None) -> int:
     )
     for label, measured, ok in goals:
         print(f"  {label:<56} {measured:<62} {verdict(ok)}")
+    return 0
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------
+#
+# ``--backend postgresql --postgres-url URL``: the same comparisons against plain psycopg 3
+# on the same schema. Every database is a fresh schema (``?schema=``) created through
+# ``Desk.open`` and seeded, so tables, indexes and triggers are identical on both sides;
+# all of them are dropped at the end.
+
+
+@dataclass(frozen=True)
+class PgMode:
+    name: str
+    rounds: int
+    per_round: int
+    bulk: int
+    batch_sizes: tuple[int, ...]
+    profile: int  # creates under cProfile (and counted round trips)
+    search_tickets: int
+    search_runs: int
+
+
+PG_FULL = PgMode("full", 10, 200, 10_000, (500, 2000), 500, 1_000_000, 300)
+PG_QUICK = PgMode("quick", 3, 50, 1_000, (500,), 200, 50_000, 200)
+
+PG_GOAL_CREATE = 0.4  # × raw one-row-per-transaction INSERT
+PG_GOAL_BULK = 0.5  # × raw COPY
+PG_GOAL_SEARCH_MS = 2.0  # median, 1,000,000 tickets
+
+
+def pg_modules() -> tuple[Any, Any]:
+    import psycopg
+    from psycopg.rows import dict_row
+
+    return psycopg, dict_row
+
+
+def pg_columns() -> tuple[str, ...]:
+    from supportkit.backends.postgresql import _COLUMNS
+
+    return tuple(_COLUMNS)
+
+
+class PgBench:
+    """Schemas of one run: ``{prefix}_{name}``, each made through ``Desk.open``."""
+
+    def __init__(self, url: str) -> None:
+        psycopg, _ = pg_modules()
+        self.url = url
+        self.prefix = f"bench_desk_{os.getpid()}"
+        self.schemas: list[str] = []
+        self.admin = psycopg.connect(url, autocommit=True)
+
+    def schema(self, name: str) -> str:
+        schema = f"{self.prefix}_{name}"
+        self.admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        self.schemas.append(schema)
+        return schema
+
+    def desk_url(self, schema: str) -> str:
+        return f"{self.url}{'&' if '?' in self.url else '?'}schema={schema}"
+
+    def desk(self, schema: str, *, seeded: bool = True) -> Desk:
+        desk = Desk.open(self.desk_url(schema), clock=Clock(), load_entrypoints=False)
+        return seed(desk) if seeded else desk
+
+    def raw(self, schema: str, *, autocommit: bool = True) -> Any:
+        psycopg, _ = pg_modules()
+        conn = psycopg.connect(self.url, autocommit=True)
+        conn.execute(f"SET search_path TO {schema}")
+        conn.autocommit = autocommit
+        return conn
+
+    def stored_row(self, schema: str, ticket_id: str) -> dict[str, Any]:
+        from psycopg.types.json import Jsonb
+
+        _, dict_row = pg_modules()
+        conn = self.raw(schema)
+        try:
+            cur = conn.cursor(row_factory=dict_row)
+            row = cur.execute(
+                f"SELECT {', '.join(pg_columns())} FROM tickets WHERE id = %s", (ticket_id,)
+            ).fetchone()
+        finally:
+            conn.close()
+        assert row is not None, ticket_id
+        if row["tags"] is not None:
+            row["tags"] = Jsonb(row["tags"])
+        return dict(row)
+
+    def drop(self, schema: str) -> None:
+        self.admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+    def close(self) -> None:
+        for schema in self.schemas:
+            self.drop(schema)
+        self.admin.close()
+
+
+def pg_insert_sql() -> str:
+    cols = pg_columns()
+    return f"INSERT INTO tickets ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})"
+
+
+def pg_copy_sql() -> str:
+    return f"COPY tickets ({', '.join(pg_columns())}) FROM STDIN"
+
+
+def pg_templates(bench: PgBench) -> list[dict[str, Any]]:
+    schema = bench.schema("templates")
+    desk = bench.desk(schema)
+    rows = [bench.stored_row(schema, desk.tickets.create(body).id) for body in TEMPLATE_BODIES]
+    desk.close()
+    bench.drop(schema)
+    return rows
+
+
+def protocol_trace(conn: Any, action: Callable[[], object], times: int) -> tuple[float, float]:
+    """(round trips, statements) per call of ``action``, from libpq's protocol trace of
+    ``conn``: a round trip is a run of client messages followed by the server's answer,
+    a statement a ``Bind`` or simple ``Query`` message."""
+    with tempfile.TemporaryFile("w+") as out:
+        conn.pgconn.trace(out.fileno())
+        conn.pgconn.set_trace_flags(1)  # PQTRACE_SUPPRESS_TIMESTAMPS
+        try:
+            for _ in range(times):
+                action()
+        finally:
+            conn.pgconn.untrace()
+        out.seek(0)
+        trips = statements = 0
+        last = ""
+        for line in out:
+            direction, _, rest = line.partition("\t")
+            rest = rest.split("\t", 1)[-1]
+            if direction == "F":
+                if rest.startswith(("Bind", "Query")):
+                    statements += 1
+            elif direction == "B" and last == "F":
+                trips += 1
+            last = direction or last
+    return trips / times, statements / times
+
+
+@dataclass
+class PgSingle:
+    create_plain: Rates
+    create_attachment: Rates
+    raw_autocommit: Rates  # one INSERT, autocommit: an implicit transaction, 1 round trip
+    raw_explicit: Rates  # BEGIN; INSERT; COMMIT through conn.transaction()
+    profile_text: str
+    trips_per_create: float
+    statements_per_create: float
+    raw_trips_per_insert: float
+    raw_statements_per_insert: float
+    profile_seconds: float
+    breakdown: list[tuple[str, float, float]]
+
+
+PG_BREAKDOWN = (
+    ("validate the body (parse_ticket)", "parse_ticket", "validation.py"),
+    ("route (_route)", "_route", "desk.py"),
+    ("select SLA targets", "select_targets", "sla.py"),
+    ("open the ticket, start SLA clocks", "open_ticket", "workflow.py"),
+    ("ticket row + JSON record (_row)", "_row", "postgresql.py"),
+    ("event payloads (to_dict in emit)", "emit", "desk.py"),
+    ("store events (insert_events)", "insert_events", "postgresql.py"),
+    ("psycopg Connection.wait (all waits on the server)", "wait", "connection.py"),
+)
+
+
+def pg_breakdown(stats: pstats.Stats) -> list[tuple[str, float, float]]:
+    raw_stats = stats.stats  # type: ignore[attr-defined]
+    total = stats.total_tt  # type: ignore[attr-defined]
+    out = []
+    for label, func, where in PG_BREAKDOWN:
+        cumulative = 0.0
+        for (filename, _line, name), (_cc, _nc, _tt, ct, _callers) in raw_stats.items():
+            if filename.endswith(where) and name == func:
+                cumulative += ct
+        out.append((label, cumulative, cumulative / total if total else 0.0))
+    return out
+
+
+def pg_bench_single(mode: PgMode, bench: PgBench) -> PgSingle:
+    desk_schema, raw_schema = bench.schema("single_desk"), bench.schema("single_raw")
+    desk = bench.desk(desk_schema)
+    bench.desk(raw_schema).close()
+    plain = seed_ticket(attachments=[])
+    with_attachment = seed_ticket()
+    template = desk.tickets.create(plain)
+    cols = pg_columns()
+    cloner = TicketCloner(bench.stored_row(desk_schema, template.id), "RAW", cols)
+    insert_sql = pg_insert_sql()
+    auto = bench.raw(raw_schema, autocommit=True)
+    explicit = bench.raw(raw_schema, autocommit=True)
+
+    def raw_auto(rows: Iterator[tuple[Any, ...]]) -> Callable[[], None]:
+        def insert() -> None:
+            auto.execute(insert_sql, next(rows))
+
+        return insert
+
+    def raw_explicit(rows: Iterator[tuple[Any, ...]]) -> Callable[[], None]:
+        def insert() -> None:
+            with explicit.transaction():
+                explicit.execute(insert_sql, next(rows))
+
+        return insert
+
+    for _ in range(20):
+        desk.tickets.create(plain)
+        desk.tickets.create(with_attachment)
+    warm = iter(cloner.many(40))
+    for _ in range(20):
+        raw_auto(warm)()
+        raw_explicit(warm)()
+
+    result = PgSingle(Rates(), Rates(), Rates(), Rates(), "", 0.0, 0.0, 0.0, 0.0, 0.0, [])
+    n = mode.per_round
+    log(f"pg create: {mode.rounds} rounds × {n} tickets per side")
+    for r in range(mode.rounds):
+        rows_a, rows_e = iter(cloner.many(n)), iter(cloner.many(n))
+        sides: list[tuple[Rates, Callable[[], object]]] = [
+            (result.create_plain, lambda: desk.tickets.create(plain)),
+            (result.create_attachment, lambda: desk.tickets.create(with_attachment)),
+            (result.raw_autocommit, raw_auto(rows_a)),
+            (result.raw_explicit, raw_explicit(rows_e)),
+        ]
+        shift = r % len(sides)
+        for rates, action in sides[shift:] + sides[:shift]:
+            rates.per_round.append(timed_rate(n, action))
+
+    log(f"pg create: profiling {mode.profile} creates")
+    profiler = cProfile.Profile()
+    t0 = time.perf_counter()
+    profiler.enable()
+    for _ in range(mode.profile):
+        desk.tickets.create(plain)
+    profiler.disable()
+    result.profile_seconds = time.perf_counter() - t0
+    stats, result.profile_text = profile_report(profiler, 15)
+    result.breakdown = pg_breakdown(stats)
+    desk.close()
+    # Round trips and statements, from the protocol trace of a one-connection pool.
+    desk = Desk.open(
+        bench.desk_url(desk_schema), clock=Clock(), load_entrypoints=False,
+        storage_options={"min_size": 1, "max_size": 1},
+    )  # fmt: skip
+    desk.tickets.create(plain)
+    with desk.storage._pool.connection() as conn:  # type: ignore[attr-defined]
+        pass
+    result.trips_per_create, result.statements_per_create = protocol_trace(
+        conn, lambda: desk.tickets.create(plain), 20
+    )
+    rows = iter(cloner.many(20))
+    result.raw_trips_per_insert, result.raw_statements_per_insert = protocol_trace(
+        explicit, raw_explicit(rows), 20
+    )
+    desk.close()
+    auto.close()
+    explicit.close()
+    bench.drop(desk_schema)
+    bench.drop(raw_schema)
+    return result
+
+
+@dataclass
+class PgBulk:
+    count: int
+    desk: dict[int, tuple[float, float]]
+    copy_runs: list[float]
+    insert_runs: list[float]  # executemany of INSERTs in one transaction, for scale
+
+    @property
+    def copy_seconds(self) -> float:
+        return min(self.copy_runs)
+
+
+def pg_raw_bulk(bench: PgBench, templates: list[dict[str, Any]], n: int, *, copy: bool) -> float:
+    schema = bench.schema("bulk_raw")
+    bench.desk(schema).close()
+    conn = bench.raw(schema, autocommit=False)
+    cols = pg_columns()
+    cloner = MixCloner([TicketCloner(row, f"RAW{k}", cols) for k, row in enumerate(templates)])
+    spent = 0.0
+    done = 0
+    with conn.cursor() as cur:
+        if copy:
+            # Rows built outside the timer, in chunks, each chunk a write_row loop into
+            # one COPY in one transaction.
+            t0 = time.perf_counter()
+            with cur.copy(pg_copy_sql()) as cp:
+                spent += time.perf_counter() - t0
+                while done < n:
+                    chunk = cloner.many(min(10_000, n - done))
+                    t0 = time.perf_counter()
+                    for row in chunk:
+                        cp.write_row(row)
+                    spent += time.perf_counter() - t0
+                    done += len(chunk)
+                t0 = time.perf_counter()
+            conn.commit()
+            spent += time.perf_counter() - t0
+        else:
+            sql = pg_insert_sql()
+            while done < n:
+                chunk = cloner.many(min(10_000, n - done))
+                t0 = time.perf_counter()
+                cur.executemany(sql, chunk)
+                spent += time.perf_counter() - t0
+                done += len(chunk)
+            t0 = time.perf_counter()
+            conn.commit()
+            spent += time.perf_counter() - t0
+        count = cur.execute("SELECT COUNT(*) FROM tickets").fetchone()
+    assert count is not None and count[0] == n
+    conn.close()
+    bench.drop(schema)
+    return spent
+
+
+def pg_bench_bulk(mode: PgMode, bench: PgBench, templates: list[dict[str, Any]]) -> PgBulk:
+    n = mode.bulk
+    result = PgBulk(n, {}, [], [])
+    log(f"pg bulk: raw COPY of {n:,} rows")
+    result.copy_runs.append(pg_raw_bulk(bench, templates, n, copy=True))
+    log(f"pg bulk: raw executemany INSERT of {n:,} rows")
+    result.insert_runs.append(pg_raw_bulk(bench, templates, n, copy=False))
+    for batch_size in mode.batch_sizes:
+        schema = bench.schema(f"bulk_desk_{batch_size}")
+        desk = bench.desk(schema)
+        log(f"pg bulk: create_many of {n:,}, batch_size={batch_size}")
+        t0 = time.perf_counter()
+        created = desk.tickets.create_many(bodies(n), batch_size=batch_size)
+        elapsed = time.perf_counter() - t0
+        assert created == n
+        result.desk[batch_size] = (elapsed, n / elapsed)
+        log(f"pg bulk: {elapsed:.1f} s")
+        desk.close()
+        bench.drop(schema)
+    log(f"pg bulk: raw COPY of {n:,} rows, again")
+    result.copy_runs.append(pg_raw_bulk(bench, templates, n, copy=True))
+    return result
+
+
+@dataclass
+class PgSearch:
+    tickets: int
+    build_seconds: float
+    analyze_seconds: float
+    table_mb: float
+    big_total: int
+    matches: int
+    desk_ms: list[float]
+    raw_ms: list[float]  # the desk's two statements in one read transaction, no decoding
+    decode_ms: list[float]
+    explain: list[tuple[str, str, list[str]]]  # (what, sql, EXPLAIN ANALYZE lines)
+    create_ms: list[float]
+    raw_insert_ms: list[float]
+
+
+PG_WHERE = "t.customer_id = ANY(%s) AND t.status = ANY(%s) AND t.priority_rank = ANY(%s)"
+# The desk's statements, as search_tickets builds them for these filters.
+PG_COUNT_SQL = f"SELECT COUNT(*) FROM tickets t WHERE {PG_WHERE}"
+PG_PAGE_SQL = (
+    f"SELECT t.data FROM tickets t WHERE {PG_WHERE} "
+    "ORDER BY t.created_at DESC NULLS LAST, t.id DESC LIMIT %s OFFSET %s"
+)
+
+
+def pg_build_search(
+    bench: PgBench, schema: str, templates: list[dict[str, Any]], count: int
+) -> tuple[float, float]:
+    bench.desk(schema).close()
+    factory = RowFactory(templates, count, columns=pg_columns(), native_times=True)
+    conn = bench.raw(schema, autocommit=False)
+    conn.execute("SET synchronous_commit = off")  # this build connection only
+    chunk = 50_000
+    t0 = time.perf_counter()
+    with conn.cursor() as cur:
+        for first in range(0, count, chunk):
+            with cur.copy(pg_copy_sql()) as cp:
+                for row in factory.rows(first, min(first + chunk, count)):
+                    cp.write_row(row)
+            conn.commit()
+            if (first // chunk) % 4 == 3:
+                log(
+                    f"pg search db: {first + chunk:,} of {count:,}, "
+                    f"{time.perf_counter() - t0:.0f} s"
+                )
+    build = time.perf_counter() - t0
+    conn.autocommit = True
+    t0 = time.perf_counter()
+    conn.execute("ANALYZE")
+    analyze = time.perf_counter() - t0
+    conn.execute("CHECKPOINT")
+    conn.close()
+    return build, analyze
+
+
+def pg_bench_search(mode: PgMode, bench: PgBench, templates: list[dict[str, Any]]) -> PgSearch:
+    schema = bench.schema("search")
+    n = mode.search_tickets
+    log(f"pg search db: building {n:,} tickets with COPY")
+    build_seconds, analyze_seconds = pg_build_search(bench, schema, templates, n)
+    raw = bench.raw(schema, autocommit=True)
+    table_mb = raw.execute("SELECT pg_total_relation_size('tickets')").fetchone()[0] / 1e6
+    log(
+        f"pg search db: {build_seconds:.0f} s + ANALYZE {analyze_seconds:.1f} s, {table_mb:,.0f} MB"
+    )
+
+    desk = bench.desk(schema, seeded=False)
+    big = desk.tickets.search({"customer_id": BIG_CUSTOMER}, limit=1)
+    some = desk.tickets.search(SEARCH_FILTERS, sort=SEARCH_SORT, limit=25)
+    assert all(
+        t.customer_id == BIG_CUSTOMER and t.status in ("open", "in_progress")
+        and t.priority in ("high", "critical")
+        for t in some.items
+    )  # fmt: skip
+    keys = [t.created_at for t in some.items]
+    assert keys == sorted(keys, reverse=True)
+
+    params = [
+        [BIG_CUSTOMER],
+        list(SEARCH_FILTERS["status"]),
+        [PRIORITIES.index(p) for p in SEARCH_FILTERS["priority"]],
+    ]
+    page_params = [*params, 25, 0]
+    matches = raw.execute(PG_COUNT_SQL, params).fetchone()[0]
+    assert matches == some.total, (matches, some.total)
+    page_data = [row[0] for row in raw.execute(PG_PAGE_SQL, page_params)]
+    assert [records.loads(d, Ticket).id for d in page_data] == [t.id for t in some.items]
+
+    def desk_search() -> object:
+        return desk.tickets.search(SEARCH_FILTERS, sort=SEARCH_SORT, limit=25)
+
+    def raw_search() -> object:
+        with raw.transaction():
+            total = raw.execute(PG_COUNT_SQL, params).fetchone()[0]
+            rows = raw.execute(PG_PAGE_SQL, page_params).fetchall()
+        return total, rows
+
+    def decode() -> object:
+        return [records.loads(d, Ticket) for d in page_data]
+
+    log(f"pg search: {mode.search_runs} runs of each variant")
+    got = interleaved({"desk": desk_search, "raw": raw_search, "decode": decode}, mode.search_runs)
+    explain = []
+    for what, sql, args in (("COUNT(*)", PG_COUNT_SQL, params), ("page", PG_PAGE_SQL, page_params)):
+        lines = [
+            row[0] for row in raw.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, args).fetchall()
+        ]
+        explain.append((what, sql, lines))
+
+    log("pg: create on the large database")
+    plain = seed_ticket(attachments=[])
+    create_ms = latency_ms(30, lambda: desk.tickets.create(plain), warmup=3)
+    cloner = TicketCloner(bench.stored_row(schema, some.items[0].id), "BIGRAW", pg_columns())
+    insert_sql = pg_insert_sql()
+    raw_insert_ms = latency_ms(30, lambda: raw.execute(insert_sql, cloner.next()), warmup=3)
+    desk.close()
+    raw.close()
+    bench.drop(schema)
+    return PgSearch(
+        tickets=n,
+        build_seconds=build_seconds,
+        analyze_seconds=analyze_seconds,
+        table_mb=table_mb,
+        big_total=big.total,
+        matches=int(matches),
+        desk_ms=got["desk"],
+        raw_ms=got["raw"],
+        decode_ms=got["decode"],
+        explain=explain,
+        create_ms=create_ms,
+        raw_insert_ms=raw_insert_ms,
+    )
+
+
+def main_postgresql(options: argparse.Namespace) -> int:
+    import psycopg
+
+    mode = PG_QUICK if options.quick else PG_FULL
+    if options.search_tickets:
+        mode = PgMode(**{**mode.__dict__, "search_tickets": options.search_tickets})
+    if options.bulk:
+        mode = PgMode(**{**mode.__dict__, "bulk": options.bulk})
+    bench = PgBench(options.postgres_url)
+    server = {
+        name: bench.admin.execute(f"SHOW {name}").fetchone()[0]
+        for name in ("server_version", "synchronous_commit", "shared_buffers", "fsync",
+                     "wal_level", "max_wal_size", "work_mem")
+    }  # fmt: skip
+    where = bench.admin.info
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    print("Desk on PostgreSQL benchmark: supportkit vs plain psycopg 3 on the same schema")
+    print(f"  mode:      {mode.name}")
+    print(f"  machine:   {platform.platform()}")
+    print(f"  cpu:       {cpu_model()}")
+    print(f"  nproc:     {affinity or os.cpu_count()} (cpu_count {os.cpu_count()})")
+    print(f"  python:    {platform.python_implementation()} {platform.python_version()}")
+    print(
+        f"  psycopg:   {psycopg.__version__} ({psycopg.pq.__impl__}), libpq {psycopg.pq.version()}"
+    )
+    print(
+        f"  server:    PostgreSQL {server['server_version']} at {where.host}:{where.port}; "
+        + ", ".join(f"{k}={v}" for k, v in server.items() if k != "server_version")
+    )
+    print(f"  checkout:  {checkout()}")
+    print(
+        f"  sizes:     {mode.rounds} rounds × {mode.per_round} single writes; bulk "
+        f"{mode.bulk:,}; search database {mode.search_tickets:,} tickets, "
+        f"{mode.search_runs} runs per search"
+    )
+    print(f"  schemas:   {bench.prefix}_* (dropped at the end)")
+    if hasattr(os, "getloadavg"):
+        print(f"  load avg:  {' '.join(f'{x:.2f}' for x in os.getloadavg())} (at start)")
+    print(flush=True)
+    try:
+        templates = pg_templates(bench)
+        single = pg_bench_single(mode, bench)
+        bulk = pg_bench_bulk(mode, bench, templates)
+        search = pg_bench_search(mode, bench, templates)
+    finally:
+        bench.close()
+    if hasattr(os, "getloadavg"):
+        print(f"  load avg:  {' '.join(f'{x:.2f}' for x in os.getloadavg())} (at end)\n")
+
+    print("Single writes, one transaction each: tickets/s, median (best) of the rounds")
+    header = f"{'operation':<52} {'tickets/s':>18} {'ms each':>8}"
+    print(header)
+    print("-" * len(header))
+    for label, rates in (
+        ("tickets.create, plain body", single.create_plain),
+        ("tickets.create, body with a 33 B attachment", single.create_attachment),
+        ("raw INSERT, autocommit (implicit transaction)", single.raw_autocommit),
+        ("raw BEGIN; INSERT; COMMIT", single.raw_explicit),
+    ):
+        print(
+            f"{label:<52} {fmt_rate(rates.median) + ' (' + fmt_rate(rates.best) + ')':>18} "
+            f"{1e3 / rates.median:>8.3f}"
+        )
+    print()
+    print(
+        f"Protocol trace: tickets.create sends {single.statements_per_create:.1f} statements "
+        f"in {single.trips_per_create:.1f} round trips per ticket; raw BEGIN; INSERT; COMMIT "
+        f"{single.raw_statements_per_insert:.1f} statements in "
+        f"{single.raw_trips_per_insert:.1f} round trips"
+    )
+    print(
+        f"cProfile of {mode.profile} tickets.create ({single.profile_seconds:.1f} s under the "
+        "profiler): top 15 by cumulative time"
+    )
+    print(single.profile_text)
+    print("Where create's time goes (cumulative, share of the profiled total)")
+    for label, seconds, share in single.breakdown:
+        print(f"  {label:<50} {seconds:7.2f} s {share:7.1%}")
+    print()
+
+    print(f"Bulk import of {bulk.count:,} tickets (the four template bodies in turn)")
+    copy_rate = bulk.count / bulk.copy_seconds
+    for batch_size, (seconds, rate) in bulk.desk.items():
+        print(
+            f"  create_many(batch_size={batch_size:<5}) {seconds:8.1f} s {fmt_rate(rate):>9} "
+            f"tickets/s   {rate / copy_rate:.3f}× COPY"
+        )
+    print(
+        f"  raw COPY, one transaction        {bulk.copy_seconds:8.1f} s {fmt_rate(copy_rate):>9} "
+        "tickets/s   (faster of the runs before and after: "
+        + ", ".join(f"{x:.2f} s" for x in bulk.copy_runs)
+        + ")"
+    )
+    ins = min(bulk.insert_runs)
+    print(
+        f"  raw executemany INSERT, one tx.  {ins:8.1f} s {fmt_rate(bulk.count / ins):>9} "
+        "tickets/s   (for scale)"
+    )
+    print()
+
+    desk_median = statistics.median(search.desk_ms)
+    print(
+        f"Search over {search.tickets:,} tickets (COPY in {search.build_seconds:.0f} s, ANALYZE "
+        f"{search.analyze_seconds:.1f} s, tickets table with indexes {search.table_mb:,.0f} MB); "
+        f"customer {BIG_CUSTOMER} has {search.big_total:,} tickets, {search.matches} match"
+    )
+    header = f"  {'variant':<58} {'median ms':>10} {'p90 ms':>8} {'min ms':>8}"
+    print(header)
+    print("  " + "-" * (len(header) - 2))
+    for name, samples in (
+        ("desk.tickets.search", search.desk_ms),
+        ("raw: the desk's COUNT + page in one transaction", search.raw_ms),
+        ("records.loads × 25 (the desk's decoding)", search.decode_ms),
+    ):
+        print(
+            f"  {name:<58} {fmt_ms(statistics.median(samples)):>10} "
+            f"{fmt_ms(p90(samples)):>8} {fmt_ms(min(samples)):>8}"
+        )
+    print()
+    for what, sql, lines in search.explain:
+        print(f"  EXPLAIN (ANALYZE, BUFFERS) of the {what} statement: {sql}")
+        for line in lines:
+            print(f"    {line}")
+    print()
+    print(f"Writes on the {search.tickets:,}-ticket database, ms: median (min) of 30")
+    for what, samples in (
+        ("desk.tickets.create, plain body", search.create_ms),
+        ("raw INSERT, autocommit", search.raw_insert_ms),
+    ):
+        print(f"  {what:<42} {fmt_ms(statistics.median(samples)):>9} ({fmt_ms(min(samples))})")
+    print()
+
+    raw_best = max(single.raw_autocommit.median, single.raw_explicit.median)
+    create_x = single.create_plain.median / raw_best
+    bulk_size, (_, bulk_rate) = max(bulk.desk.items(), key=lambda kv: kv[1][1])
+    bulk_x = bulk_rate / copy_rate
+    print("Goals")
+    goals = (
+        (
+            f"tickets.create ≥ {PG_GOAL_CREATE}× raw one-row transactions",
+            f"{create_x:.2f}× ({fmt_rate(single.create_plain.median)} vs "
+            f"{fmt_rate(raw_best)}/s, the faster raw side)",
+            create_x >= PG_GOAL_CREATE,
+        ),
+        (
+            f"create_many ≥ {PG_GOAL_BULK}× raw COPY ({bulk.count:,})",
+            f"{bulk_x:.3f}× (batch_size={bulk_size}: {fmt_rate(bulk_rate)} vs "
+            f"{fmt_rate(copy_rate)}/s)",
+            bulk_x >= PG_GOAL_BULK,
+        ),
+        (
+            f"search median ≤ {PG_GOAL_SEARCH_MS:g} ms ({search.tickets:,} tickets)",
+            f"{fmt_ms(desk_median)} ms",
+            desk_median <= PG_GOAL_SEARCH_MS,
+        ),
+    )
+    for label, measured, ok in goals:
+        print(f"  {label:<52} {measured:<58} {verdict(ok)}")
     return 0
 
 

@@ -695,16 +695,32 @@ def bench_cells(
     return cells
 
 
-def bench_ping(mode: Mode, http: HttpSide) -> dict[int, Cell]:
-    """The transport's floor: an empty 204 answered by the middleware, no Flask."""
+def bench_ping(mode: Mode, http: HttpSide) -> dict[tuple[str, int], Cell]:
+    """The transport's floor: an empty 204 answered by the middleware, no Flask; with
+    httpx, and with the standard library's ``http.client`` to show the client's share."""
+    from http.client import HTTPConnection
+    from urllib.parse import urlsplit
+
+    address = urlsplit(http.server.base_url)
     result = {}
-    for clients in CLIENT_COUNTS:
-        actions = http.actions("ping", clients)
+    stdlib = HTTPConnection(address.hostname or "127.0.0.1", address.port)
+
+    def stdlib_ping() -> None:
+        stdlib.request("GET", "/__bench/ping")
+        response = stdlib.getresponse()
+        response.read()
+        if response.status != 204:
+            raise BenchError(f"expected 204, got {response.status}")
+
+    plans = [(("httpx", n), http.actions("ping", n)) for n in CLIENT_COUNTS]
+    plans.append((("http.client", 1), [stdlib_ping]))
+    for key, actions in plans:
         run_block(actions, mode.warmup)
         cell = Cell()
         for _ in range(mode.rounds):
             cell.add(run_block(actions, mode.per_round))
-        result[clients] = cell
+        result[key] = cell
+    stdlib.close()
     return result
 
 
@@ -852,7 +868,7 @@ def print_header(mode: Mode) -> None:
 
 
 def print_results(
-    cells: dict[tuple[str, int, str], Cell], ping: dict[int, Cell], sides: list[Any]
+    cells: dict[tuple[str, int, str], Cell], ping: dict[tuple[str, int], Cell], sides: list[Any]
 ) -> None:
     print("Results: requests/s = median over rounds; latency over all requests of all rounds")
     header = (
@@ -876,15 +892,17 @@ def print_results(
                     f"{cell.p(50) / desk_p50:>10.2f} {server:>21}"
                 )
         print()
-    for clients, cell in ping.items():
+    for (client, clients), cell in ping.items():
         print(
-            f"{'transport floor: empty 204 (no Flask)':<36} {clients:>7}  {'HTTP (waitress)':<16} "
+            f"{'empty 204 (no Flask), ' + client:<36} {clients:>7}  {'HTTP (waitress)':<16} "
             f"{cell.rate:>8,.0f} {fmt_ms(cell.p(50)):>8} {fmt_ms(cell.p(99)):>8}"
         )
     print()
 
 
-def print_decomposition(cells: dict[tuple[str, int, str], Cell], ping: dict[int, Cell]) -> None:
+def print_decomposition(
+    cells: dict[tuple[str, int, str], Cell], ping: dict[tuple[str, int], Cell]
+) -> None:
     print("Where an HTTP request's time goes, 1 client, p50 ms (differences of medians)")
     for op, label in OPS:
         http = cells[(op, 1, "HTTP (waitress)")]
@@ -897,7 +915,8 @@ def print_decomposition(cells: dict[tuple[str, int, str], Cell], ping: dict[int,
         print(f"    + API layer (handle − Desk)                    {fmt_ms(api - desk):>7}")
         print(f"    + Flask + adapter (Flask in-process − handle)  {fmt_ms(wsgi - api):>7}")
         print(f"    + waitress + loopback + httpx (the rest)       {fmt_ms(total - wsgi):>7}"
-              f"   (empty-204 floor: {fmt_ms(ping[1].p(50))})")  # fmt: skip
+              f"   (empty-204 floor: {fmt_ms(ping[('httpx', 1)].p(50))}; with http.client "
+              f"{fmt_ms(ping[('http.client', 1)].p(50))})")  # fmt: skip
         print(f"    (timed inside the server's WSGI call: {fmt_ms(server)}, against "
               f"{fmt_ms(wsgi)} in this process)")  # fmt: skip
     print()
@@ -910,6 +929,11 @@ def print_goal(cells: dict[tuple[str, int, str], Cell]) -> float:
     ratio = http / desk
     verdict = "PASS" if ratio <= GOAL_RATIO else "MISS"
     print(f"  HTTP {fmt_ms(http)} ms / Desk {fmt_ms(desk)} ms = {ratio:.2f}×  {verdict}")
+    print(f"  the HTTP layer adds {fmt_ms(http - desk)} ms; the goal allows {fmt_ms(desk)} ms")
+    cell = cells[("create", 1, "HTTP (waitress)")]
+    server = cell.p(50, cell.server_ms)
+    print(f"  (timed inside the server's WSGI call instead: {fmt_ms(server)} ms = "
+          f"{server / desk:.2f}× the Desk)")  # fmt: skip
     for op, clients in (("create_pdf", 1), ("create", 4), ("create_pdf", 4)):
         h = cells[(op, clients, "HTTP (waitress)")].p(50)
         d = cells[(op, clients, "Desk direct")].p(50)

@@ -38,6 +38,7 @@ from supportkit.api.http import Request
 from supportkit.api.openapi import document
 from supportkit.desk import Desk
 from supportkit.errors import TicketNotFound
+from supportkit.seed import SEED_AGENTS, SEED_CATEGORIES
 
 from .desk_fixtures import PDF, PNG, Clock, seed, seed_ticket
 
@@ -206,6 +207,16 @@ def _durations(value: Any) -> None:
             _durations(item)
 
 
+def _restore(kind: str, resource_id: str) -> None:
+    """Put a seeded resource back if the run deleted it (the stateful run follows the
+    links from a listing to a delete)."""
+    assert CURRENT.desk is not None
+    resources = getattr(CURRENT.desk, kind)
+    if all(found.id != resource_id for found in resources.list()):
+        seeded = {"categories": SEED_CATEGORIES, "agents": SEED_AGENTS}[kind]
+        resources.put(next(item for item in seeded if item["id"] == resource_id))
+
+
 def _is_positive(case: Case, location: ParameterLocation) -> bool:
     component = case.meta.components.get(location) if case.meta is not None else None
     return component is None or component.mode.is_positive
@@ -242,6 +253,7 @@ def satisfy(case: Case) -> None:
     if not isinstance(body, dict) or not _is_positive(case, ParameterLocation.BODY):
         return
     if operation in ("createTicket", "previewTicket"):
+        _restore("categories", "network")
         body["category"] = "network"
         if body.get("subcategory") is not None:
             body["subcategory"] = "connectivity"
@@ -252,6 +264,7 @@ def satisfy(case: Case) -> None:
         _attachments(body.get("attachments"))
     elif operation == "updateTicket":
         if body.get("assigned_to") is not None:
+            _restore("agents", "agent_tech_001")
             body["assigned_to"] = "agent_tech_001"
     elif operation == "escalateTicket":
         ticket = _ticket(case)
@@ -265,7 +278,7 @@ def satisfy(case: Case) -> None:
         if "timezone" in parameters:
             parameters["timezone"] = "America/Los_Angeles"
         if {"day", "week"} <= set(parameters.get("grouping") or ()):
-            parameters["grouping"].remove("day")  # one or the other
+            parameters["grouping"] = [g for g in parameters["grouping"] if g != "day"]
     elif operation == "configureSlack":
         body.setdefault("webhook_url", "https://hooks.slack.example/services/T/B/X")
         if isinstance(body.get("message_format"), dict) and body["message_format"].get("template"):
@@ -342,21 +355,6 @@ def _call(served: Current, method: str, path: str, body: Any = None, **headers: 
     )
 
 
-def test_a_literal_path_segment_is_not_a_parameter(served: Current) -> None:
-    # Found by schemathesis: `OPTIONS /tickets/preview` advertised `Allow: GET, POST, PUT`
-    # (the methods of `/tickets/{ticket_id}`), and `GET /tickets/preview` looked for a
-    # ticket called "preview".
-    for method, path, allowed in (
-        ("GET", "/tickets/preview", "POST"),
-        ("PUT", "/tickets/search", "GET, POST"),
-        ("DELETE", "/tickets/bulk-update", "POST"),
-    ):
-        answer = _call(served, method, path)
-        assert answer.status_code == 405, path
-        assert answer.headers["Allow"] == allowed
-    assert _call(served, "PATCH", "/tickets/ticket_x").headers["Allow"] == "GET, PUT"
-
-
 def test_a_whole_number_is_an_integer(served: Current) -> None:
     # Found by schemathesis: JSON Schema's `integer` admits `2.0`, which was refused.
     body = {"pagination": {"page": 1.0, "limit": 2e1}}
@@ -371,13 +369,6 @@ def test_a_location_is_a_valid_url(served: Current) -> None:
     answer = _call(served, "POST", "/routing-rules", {"id": "règle 1/2", "rule_name": "x"})
     assert answer.status_code == 201
     assert answer.headers["Location"].endswith("/routing-rules/r%C3%A8gle%201%2F2")
-
-
-@pytest.mark.xfail(reason="the Flask adapter's catch-all rule does not match a newline")
-def test_a_newline_in_the_path_gets_a_json_answer(served: Current) -> None:
-    answer = _call(served, "GET", "/agents/a%0Ab")
-    assert answer.status_code == 404
-    assert answer.content_type == "application/problem+json"
 
 
 def test_idempotency_keys(served: Current) -> None:
@@ -411,10 +402,6 @@ def test_if_match(served: Current) -> None:
     suppress_health_check=list(hypothesis.HealthCheck),
 )
 def test_the_api_conforms_to_its_document(case: Case, served: Current) -> None:
-    if any("\n" in unquote(str(value)) for value in case.path_parameters.values()):
-        # The Flask adapter answers these with Flask's HTML 404 (its catch-all rule does
-        # not match a newline): see test_a_newline_in_the_path_gets_a_json_answer.
-        hypothesis.reject()
     satisfy(case)
     case.call_and_validate()
 
@@ -430,5 +417,8 @@ def test_the_api_follows_its_links(served: Current) -> None:
             stateful_step_count=6,
             deadline=None,
             suppress_health_check=list(hypothesis.HealthCheck),
+            # The desk outlives each scenario (and schemathesis learns from earlier
+            # answers), so a scenario cannot be replayed: report a failure as found.
+            phases=(hypothesis.Phase.explicit, hypothesis.Phase.generate),
         )
     )

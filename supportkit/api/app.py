@@ -169,15 +169,13 @@ class SupportApi:
         return decorate
 
     def _match(self, request: Request) -> tuple[Route, dict[str, str]]:
-        matches = [(r, m.groupdict()) for r in self.routes if (m := r.regex.match(request.path))]
-        # A literal segment wins over a parameter, whatever the method: `/tickets/search`
-        # is not a ticket id, so `PUT /tickets/search` is a 405, not an update of "search".
-        fewest = min((len(params) for _, params in matches), default=0)
-        matches = [(r, params) for r, params in matches if len(params) == fewest]
         allowed: list[str] = []
-        for route, params in matches:
+        for route in self.routes:
+            found = route.regex.match(request.path)
+            if found is None:
+                continue
             if route.method == request.method:
-                return route, params
+                return route, found.groupdict()
             allowed.append(route.method)
         if allowed:
             raise ApiError(

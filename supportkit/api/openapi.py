@@ -68,21 +68,31 @@ def document(api: SupportApi, request: Request) -> dict[str, Any]:
 
 # -- schema builders ---------------------------------------------------------------------
 
-#: Whitespace as ``str.strip()`` sees it: ``\s`` differs between Python and ECMA 262
-#: regular expressions only in the four ASCII separators U+001C–U+001F.
-_WS: Final = r"[\s\x1c-\x1f]"
-_NOT_WS: Final = r"[^\s\x00\x1c-\x1f]"
+#: Patterns are written to mean the same to Python's ``re`` (which the API and the
+#: generators use) and to ECMA 262 (which JSON Schema validators use): no ``\s``,
+#: ``\w`` or ``\d``, whose meanings differ, but explicit classes.
+#: Whitespace as ``str.isspace()`` (and so ``str.strip()``) sees it:
+_SPACES: Final = (
+    r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_WS: Final = f"[{_SPACES}]"
+_NOT_WS: Final = f"[^{_SPACES}\\x00]"
+#: A letter, digit or underscore, as Python's ``\w`` reads one.
+_WORD: Final = r"(?:\p{L}|\p{N}|_)"
+_DIGIT: Final = r"\p{Nd}"
 #: Text without NUL characters; with at least one character that is not whitespace.
 _NO_NUL: Final = r"^[^\x00]*$"
 _NOT_BLANK: Final = rf"^[^\x00]*{_NOT_WS}[^\x00]*$"
-#: Search words: at least one letter or digit (NUL characters are refused in bodies only).
-_WORDS: Final = r"\w"
-_BODY_WORDS: Final = r"^[^\x00]*\w[^\x00]*$"
-_EMAIL: Final = rf"^{_WS}*[^@\s\x1c-\x1f]{{1,64}}@[^@\s\x1c-\x1f]+\.[^@\s\x1c-\x1f]{{2,}}{_WS}*$"
+#: Search words: at least one letter or digit.
+_BODY_WORDS: Final = rf"^[^\x00]*{_WORD}[^\x00]*$"
+_EMAIL_PART: Final = f"[^@{_SPACES}]"
+_EMAIL: Final = (
+    rf"^{_WS}*{_EMAIL_PART}{{1,64}}@{_EMAIL_PART}+\.{_EMAIL_PART}{{2,}}{_WS}*$"
+)
 _PHONE: Final = rf"^{_WS}*\+?[0-9][0-9 ().-]{{4,30}}{_WS}*$"
-_TAG: Final = rf"^{_WS}*[\w][\w .:/-]{{0,49}}{_WS}*$"
+_TAG: Final = rf"^{_WS}*{_WORD}(?:{_WORD}|[ .:/-]){{0,49}}{_WS}*$"
 _BASE64: Final = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
-_NUMBER: Final = r"(?:\d+(?:\.\d+)?|\.\d+)"
+_NUMBER: Final = rf"(?:{_DIGIT}+(?:\.{_DIGIT}+)?|\.{_DIGIT}+)"
 _UNITS: Final = (
     "weeks", "week", "wks", "wk", "w", "days", "day", "d", "hours", "hour", "hrs", "hr", "h",
     "minutes", "minute", "mins", "min", "m", "seconds", "second", "secs", "sec", "s",
@@ -98,8 +108,8 @@ def _iso_duration() -> str:
         return "".join(f"(?:{_NUMBER}{_any_case(u)})?" for u in units)
 
     # At least one part, weeks before days, hours before minutes before seconds.
-    time = rf"{_any_case('t')}(?=[\d.]){part('h', 'm', 's')}"
-    return rf"{_any_case('p')}(?=[\d.tT]){part('w', 'd')}(?:{time})?"
+    time = rf"{_any_case('t')}(?={_DIGIT}|\.){part('h', 'm', 's')}"
+    return rf"{_any_case('p')}(?={_DIGIT}|[.tT]){part('w', 'd')}(?:{time})?"
 
 
 #: Durations as :func:`supportkit.durations.parse_duration` reads them (any case):
@@ -107,7 +117,7 @@ def _iso_duration() -> str:
 _DURATION: Final = (
     rf"^{_WS}*(?:{_NUMBER}|{_iso_duration()}|"
     rf"(?:{_NUMBER}{_WS}*(?:{'|'.join(_any_case(u) for u in _UNITS)})(?![A-Za-z]){_WS}*"
-    rf"(?:,|\b{_any_case('and')}\b)?{_WS}*)+){_WS}*$"
+    rf"(?:,|(?<![A-Za-z]){_any_case('and')}(?![A-Za-z]))?{_WS}*)+){_WS}*$"
 )
 _MAX_DURATION: Final = 100 * 365 * 86400
 
@@ -233,7 +243,7 @@ def path_param(name: str, description: str) -> Schema:
         "in": "path",
         "required": True,
         "description": description,
-        "schema": string(min_length=1, pattern=r"^[^/]+$"),
+        "schema": string(min_length=1, pattern=r"^[^/\x00]+$"),
     }
 
 
@@ -370,7 +380,7 @@ def _search_parameters(facts: _Facts) -> tuple[Schema, ...]:
         return query_param(name, csv_of(values), f"{what}, comma-separated (any of them matches).")
 
     def names(name: str, what: str) -> Schema:
-        return query_param(name, {"type": "string"}, f"{what}, comma-separated.")
+        return query_param(name, string(pattern=_NO_NUL), f"{what}, comma-separated.")
 
     def instant(name: str, what: str) -> Schema:
         return query_param(name, string(format="date-time"), what)
@@ -400,7 +410,7 @@ def _search_parameters(facts: _Facts) -> tuple[Schema, ...]:
         instant("updated_before", "Updated before this instant."),
         query_param(
             "q",
-            string(max_length=500, pattern=_WORDS),
+            string(max_length=500, pattern=_BODY_WORDS),
             "Words that must all occur in the title, the description or a comment "
             "(a customer's search never looks in internal notes).",
         ),
@@ -1103,9 +1113,8 @@ def _request_schemas(facts: _Facts) -> dict[str, Schema]:
     search = obj(
         {
             "filters": nullable(ref("SearchFilters")),
-            "sort": nullable(obj({"field": enum(SORT_FIELDS),
-                                  "order": nullable(enum(["asc", "desc"]))},
-                                 required=("field",))),
+            "sort": nullable(obj({"field": enum(SORT_FIELDS, description="Default `created_at`."),
+                                  "order": nullable(enum(["asc", "desc"]))})),
             "pagination": nullable(obj({"page": integer(minimum=1, maximum=10**6),
                                         "limit": integer(minimum=1, maximum=100)})),
             "q": nullable(string(max_length=500, pattern=_BODY_WORDS)),
@@ -1143,10 +1152,10 @@ def _request_schemas(facts: _Facts) -> dict[str, Schema]:
 
 #: An escalation level (0–1000) as ``int()`` reads it, which strips whitespace other
 #: than U+001C–U+001F; a comma-separated list of them, where empty items are skipped.
-_SPACE: Final = r"[^\S\x1c-\x1f]*"
-_LEVEL: Final = rf"{_SPACE}(?:\+?0*(?:\d{{1,3}}|1000)|-0+){_SPACE}"
-_LEVELS: Final = rf"^(?:{_LEVEL}|{_SPACE})(?:,(?:{_LEVEL}|{_SPACE}))*$"
-_LEVEL_OR_BLANK: Final = rf"^(?:{_LEVEL}|{_SPACE})$"
+_INT_SPACE: Final = "[" + _SPACES.replace(r"\x1c-\x1f", "") + "]*"
+_LEVEL: Final = rf"{_INT_SPACE}(?:\+?0*(?:{_DIGIT}{{1,3}}|1000)|-0+){_INT_SPACE}"
+_LEVELS: Final = rf"^(?:{_LEVEL}|{_INT_SPACE})(?:,(?:{_LEVEL}|{_INT_SPACE}))*$"
+_LEVEL_OR_BLANK: Final = rf"^(?:{_LEVEL}|{_INT_SPACE})$"
 
 
 def _names() -> Schema:
@@ -1220,7 +1229,7 @@ def _configuration_inputs() -> dict[str, Schema]:
                 "name": optional,
                 "timezone": ref("TimeZone"),
                 "hours": obj(
-                    {day: array(array(string(pattern=r"^([01]\d|2[0-4]):[0-5]\d$"),
+                    {day: array(array(string(pattern=r"^([01][0-9]|2[0-4]):[0-5][0-9]$"),
                                       min_items=2, max_items=2))
                      for day in WEEKDAYS},
                     description="Opening intervals per weekday, `[\"09:00\", \"17:00\"]`; a "
