@@ -90,8 +90,8 @@ class Mode:
     deadline: float  # seconds after which the server subprocess exits regardless
 
 
-FULL = Mode("full", 20_000, 6, 500, 40, 2_000, 500, 1800.0)
-QUICK = Mode("quick", 2_000, 2, 60, 10, 200, 50, 300.0)
+FULL = Mode("full", 20_000, 20, 150, 40, 2_000, 500, 1800.0)
+QUICK = Mode("quick", 2_000, 3, 40, 10, 200, 50, 300.0)
 
 CLIENT_COUNTS = (1, 4)
 SERVER_THREADS = 4  # waitress's default, stated explicitly

@@ -89,7 +89,8 @@ _EMAIL_PART: Final = f"[^@{_SPACES}]"
 _EMAIL: Final = (
     rf"^{_WS}*{_EMAIL_PART}{{1,64}}@{_EMAIL_PART}+\.{_EMAIL_PART}{{2,}}{_WS}*$"
 )
-_PHONE: Final = rf"^{_WS}*\+?[0-9][0-9 ().-]{{4,30}}{_WS}*$"
+#: Trimmed, a phone number cannot end with a space.
+_PHONE: Final = rf"^{_WS}*\+?[0-9][0-9 ().-]{{3,29}}[0-9().-]{_WS}*$"
 _TAG: Final = rf"^{_WS}*{_WORD}(?:{_WORD}|[ .:/-]){{0,49}}{_WS}*$"
 _BASE64: Final = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 _NUMBER: Final = rf"(?:{_DIGIT}+(?:\.{_DIGIT}+)?|\.{_DIGIT}+)"

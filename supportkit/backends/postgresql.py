@@ -319,7 +319,9 @@ class PostgresStorage(Storage):
                 max_size=max_size,
                 timeout=timeout,
                 configure=configure,
-                check=ConnectionPool.check_connection,
+                # No check on every checkout (a round trip each time): a connection
+                # that turns out to be dead raises RetryableStorageError and the Desk
+                # runs the command again on a fresh one.
                 open=False,
             )
             self._pool.open(wait=True, timeout=timeout)
