@@ -2,21 +2,28 @@
 
 Run by hand from the repository root (this is not part of the test suite)::
 
-    python benchmarks/bench_http.py            # full run, a few minutes
-    python benchmarks/bench_http.py --quick    # smoke run, well under a minute
+    python benchmarks/bench_http.py            # full run, about five minutes
+    python benchmarks/bench_http.py --quick    # smoke run, about ten seconds
+
+Needs Flask and waitress (the ``flask`` extra) and httpx (in the ``dev`` extra):
+``pip install -e '.[flask]' httpx``. ``--dir`` chooses where the temporary databases go.
 
 The example app (:func:`supportkit.server.create_app`) runs on SQLite under waitress,
-a production WSGI server, in a subprocess bound to 127.0.0.1 on an ephemeral port. The
-subprocess stops by itself when this script closes its stdin, exits, or overruns a
-deadline. Its database is pre-filled before it starts: the seed's configuration, 200
-customers and ``--prefill`` tickets (``create_many``, straight on the database), an
-example customer whose tickets are moved to a mix of statuses, and an admin API key.
+a production WSGI server (4 threads), in a subprocess bound to 127.0.0.1 on an
+ephemeral port. The subprocess stops by itself when this script closes its stdin or
+exits, or after a deadline. Its database is filled before it starts, straight through
+the Desk: the seed's configuration, 200 customers, 20,000 tickets with
+``create_many`` (1 in 20 for the example customer, the rest spread evenly), a
+lifecycle mix of statuses applied with ``tickets.update`` (most tickets done, as on a
+desk that has run for a while), and an admin API key.
 
-Two more copies of that database (SQLite's backup API, so they are identical) serve the
-two other sides, in this process:
+Three copies of that database (SQLite's backup API, so they are identical) serve the
+three other sides, in this process:
 
-- **API in-process**: ``SupportApi.handle(Request(...))`` of the same app, no network,
-  no Flask: the framework-agnostic API layer and the Desk.
+- **Flask in-process**: the same Flask app called as a WSGI function with the environ
+  waitress would build, no network: Flask, the adapter, the API and the Desk.
+- **API in-process**: ``SupportApi.handle(Request(...))``, no network, no Flask: the
+  framework-agnostic API layer and the Desk.
 - **Desk direct**: ``desk.tickets.create(body)`` and ``desk.tickets.search(...)`` with
   the filters the API passes: the Desk alone.
 
@@ -33,9 +40,9 @@ number of requests, the order of the sides rotating from round to round so that 
 spell of a shared machine does not land on one side only. Searches run before creates
 (the creates would add matches). Requests/s is the median over rounds (requests of the
 round over its wall time); p50/p99 latency is over all requests of all rounds. The
-server also times each API request inside WSGI (Flask, the adapter, the API and the
-Desk), which splits the HTTP latency into transport and application. Finally
-``SupportApi.handle`` is profiled with cProfile for create (and search).
+server also times each API request inside its WSGI call, and an empty 204 answered
+below Flask gives the transport's floor (with httpx and with ``http.client``). Finally
+``SupportApi.handle`` is profiled with cProfile for create and for the search.
 
 Exit status: 0 (a missed goal is reported but does not fail the run) unless a check of
 the benchmark itself fails (a request not answered as expected, the sides disagreeing).
@@ -970,6 +977,12 @@ def main(argv: list[str] | None = None) -> int:
     if options.serve:
         return serve_main(options.serve, options.deadline, options.threads)
     mode = QUICK if options.quick else FULL
+    for needed in ("flask", "waitress", "httpx"):
+        try:
+            __import__(needed)
+        except ImportError:
+            sys.exit(f"bench_http: {needed} is missing; install it with\n"
+                     "    pip install -e '.[flask]' httpx")  # fmt: skip
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
 
     print_header(mode)

@@ -86,18 +86,37 @@ _NOT_BLANK: Final = rf"^[^\x00]*{_NOT_WS}[^\x00]*$"
 #: Search words: at least one letter or digit.
 _BODY_WORDS: Final = rf"^[^\x00]*{_WORD}[^\x00]*$"
 _EMAIL_PART: Final = f"[^@{_SPACES}]"
-_EMAIL: Final = (
-    rf"^{_WS}*{_EMAIL_PART}{{1,64}}@{_EMAIL_PART}+\.{_EMAIL_PART}{{2,}}{_WS}*$"
-)
+_EMAIL: Final = rf"^{_WS}*{_EMAIL_PART}{{1,64}}@{_EMAIL_PART}+\.{_EMAIL_PART}{{2,}}{_WS}*$"
 #: Trimmed, a phone number cannot end with a space.
 _PHONE: Final = rf"^{_WS}*\+?[0-9][0-9 ().-]{{3,29}}[0-9().-]{_WS}*$"
 _TAG: Final = rf"^{_WS}*{_WORD}(?:{_WORD}|[ .:/-]){{0,49}}{_WS}*$"
 _BASE64: Final = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 _NUMBER: Final = rf"(?:{_DIGIT}+(?:\.{_DIGIT}+)?|\.{_DIGIT}+)"
 _UNITS: Final = (
-    "weeks", "week", "wks", "wk", "w", "days", "day", "d", "hours", "hour", "hrs", "hr", "h",
-    "minutes", "minute", "mins", "min", "m", "seconds", "second", "secs", "sec", "s",
-)  # fmt: skip
+    "weeks",
+    "week",
+    "wks",
+    "wk",
+    "w",
+    "days",
+    "day",
+    "d",
+    "hours",
+    "hour",
+    "hrs",
+    "hr",
+    "h",
+    "minutes",
+    "minute",
+    "mins",
+    "min",
+    "m",
+    "seconds",
+    "second",
+    "secs",
+    "sec",
+    "s",
+)
 
 
 def _any_case(word: str) -> str:
@@ -144,7 +163,7 @@ def string(
     max_length: int | None = None,
     min_length: int | None = None,
     pattern: str | None = None,
-    format: str | None = None,  # noqa: A002 - the JSON Schema keyword
+    format: str | None = None,  # the JSON Schema keyword
     description: str | None = None,
 ) -> Schema:
     """A string schema; only the keywords given appear."""
@@ -244,7 +263,7 @@ def path_param(name: str, description: str) -> Schema:
         "in": "path",
         "required": True,
         "description": description,
-        "schema": string(min_length=1, pattern=r"^[^/\x00]+$"),
+        "schema": string(min_length=1, pattern=rf"^[^/\x00]*{_NOT_WS}[^/\x00]*$"),
     }
 
 
@@ -253,8 +272,13 @@ def query_param(name: str, schema: Schema, description: str, **extra: Any) -> Sc
 
 
 def header_param(name: str, schema: Schema, description: str) -> Schema:
-    return {"name": name, "in": "header", "required": False, "description": description,
-            "schema": schema}  # fmt: skip
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
 
 
 def json_content(schema: Schema) -> Schema:
@@ -599,7 +623,7 @@ def _operations(facts: _Facts) -> dict[tuple[str, str], Operation]:
                     "Only comments of this visibility.",
                 ),
             ),
-        ),  # fmt: skip
+        ),
         ("GET", "/attachments/{attachment_id}"): Operation(
             "downloadAttachment",
             "Comments",
@@ -627,7 +651,7 @@ def _operations(facts: _Facts) -> dict[tuple[str, str], Operation]:
                     "At most this many events (default 100).",
                 ),
             ),
-        ),  # fmt: skip
+        ),
         ("GET", "/openapi.json"): Operation(
             "getOpenApi",
             "Meta",
@@ -645,41 +669,74 @@ def _operations(facts: _Facts) -> dict[tuple[str, str], Operation]:
         ("agents", "agents", "Agent", "Agents", "agent", True, True),
         ("customers", "customers", "Customer", "Customers", "customer", True, True),
         ("sla-policies", "sla_policies", "SlaPolicy", "SlaPolicies", "SLA policy", False, True),
-        ("routing-rules", "routing_rules", "RoutingRule", "RoutingRules", "routing rule",
-         False, True),
-    )  # fmt: skip
+        (
+            "routing-rules",
+            "routing_rules",
+            "RoutingRule",
+            "RoutingRules",
+            "routing rule",
+            False,
+            True,
+        ),
+    )
     ops.update(_service_operations())
     for path, plural, name, names, label, keyed, staff_read in resources:
         reads = staff if staff_read else "Any key."
         read_errors = (403,) if staff_read else ()
         ops[("GET", f"/{path}")] = Operation(
-            f"list{names}", "Configuration", f"List {plural.replace('_', ' ')}", reads,
-            200, obj({plural: array(ref(name))}, required=(plural,), closed=False),
+            f"list{names}",
+            "Configuration",
+            f"List {plural.replace('_', ' ')}",
+            reads,
+            200,
+            obj({plural: array(ref(name))}, required=(plural,), closed=False),
             errors=read_errors,
-        )  # fmt: skip
+        )
         ops[("GET", f"/{path}/{{resource_id}}")] = Operation(
-            f"get{name}", "Configuration", f"Get a {label}", reads,
-            200, ref(name), parameters=(_RESOURCE_ID,), errors=read_errors,
-        )  # fmt: skip
+            f"get{name}",
+            "Configuration",
+            f"Get a {label}",
+            reads,
+            200,
+            ref(name),
+            parameters=(_RESOURCE_ID,),
+            errors=read_errors,
+        )
         ops[("DELETE", f"/{path}/{{resource_id}}")] = Operation(
-            f"delete{name}", "Configuration", f"Delete a {label}", admin,
-            204, None, parameters=(_RESOURCE_ID,), errors=(403,) + ((422,) if keyed else ()),
-        )  # fmt: skip
+            f"delete{name}",
+            "Configuration",
+            f"Delete a {label}",
+            admin,
+            204,
+            None,
+            parameters=(_RESOURCE_ID,),
+            errors=(403,) + ((422,) if keyed else ()),
+        )
         if keyed:
             ops[("PUT", f"/{path}/{{resource_id}}")] = Operation(
-                f"put{name}", "Configuration", f"Create or replace a {label}",
+                f"put{name}",
+                "Configuration",
+                f"Create or replace a {label}",
                 f"{admin} An `id` in the body must match the URL.",
-                200, ref(name), body=ref(f"{name}Input"), parameters=(_RESOURCE_ID,),
+                200,
+                ref(name),
+                body=ref(f"{name}Input"),
+                parameters=(_RESOURCE_ID,),
                 errors=(403,),
-            )  # fmt: skip
+            )
         else:
             ops[("POST", f"/{path}")] = Operation(
-                f"create{name}", "Configuration", f"Add a {label}",
+                f"create{name}",
+                "Configuration",
+                f"Add a {label}",
                 f"{admin} Appended to the ordered list, with a new id unless the body "
                 "names one (409 if it exists).",
-                201, ref(name), body=ref(f"{name}Input"), headers=("Location",),
+                201,
+                ref(name),
+                body=ref(f"{name}Input"),
+                headers=("Location",),
                 errors=(403, 409),
-            )  # fmt: skip
+            )
     return ops
 
 
@@ -692,95 +749,170 @@ def _service_operations() -> dict[tuple[str, str], Operation]:
     integration = path_param("name", "`slack` or `jira` (another name is a 404).")
     return {
         ("GET", "/analytics/dashboard"): Operation(
-            "getDashboard", "Analytics", "The support dashboard",
+            "getDashboard",
+            "Analytics",
+            "The support dashboard",
             "Totals, resolution times, SLA compliance, per-category figures and trends over "
             "a period, in a timezone. A customer key sees its own tickets. Unknown "
             "parameters are refused.",
-            200, ref("DashboardEnvelope"),
+            200,
+            ref("DashboardEnvelope"),
             parameters=(
-                query_param("customer_id", string(max_length=200, pattern=_NOT_BLANK),
-                            "Only this customer's tickets."),
-                query_param("date_range", enum(PRESETS),
-                            "The period, ending now (default `30d`)."),
-                query_param("timezone", ref("TimeZone"),
-                            "The timezone of the daily and weekly trends (default `UTC`)."),
+                query_param(
+                    "customer_id",
+                    string(max_length=200, pattern=_NOT_BLANK),
+                    "Only this customer's tickets.",
+                ),
+                query_param("date_range", enum(PRESETS), "The period, ending now (default `30d`)."),
+                query_param(
+                    "timezone",
+                    ref("TimeZone"),
+                    "The timezone of the daily and weekly trends (default `UTC`).",
+                ),
             ),
         ),
         ("POST", "/reports/generate"): Operation(
-            "generateReport", "Analytics", "Generate a report",
+            "generateReport",
+            "Analytics",
+            "Generate a report",
             "Stores the request; a worker computes it. Poll `GET /reports/{report_id}`. A "
             "customer key reports on its own tickets.",
-            202, ref("ReportEnvelope"), body=ref("ReportRequest"), headers=("Location",),
+            202,
+            ref("ReportEnvelope"),
+            body=ref("ReportRequest"),
+            headers=("Location",),
         ),
         ("GET", "/reports/{report_id}"): Operation(
-            "getReport", "Analytics", "Get a report",
+            "getReport",
+            "Analytics",
+            "Get a report",
             "Where the report stands: `generating`, `completed` (with its `download_url`) or "
             "`failed` (with its `error`).",
-            200, ref("ReportEnvelope"), parameters=(report_id,),
+            200,
+            ref("ReportEnvelope"),
+            parameters=(report_id,),
         ),
         ("GET", "/reports/{report_id}/download"): Operation(
-            "downloadReport", "Analytics", "Download a report",
+            "downloadReport",
+            "Analytics",
+            "Download a report",
             "A completed report, as JSON or CSV (404 while it is generating, or if it "
             "failed). Unknown parameters are refused.",
-            200, {},
-            parameters=(report_id, query_param("format", enum(FORMATS),
-                                               "Overrides the report's own format.")),
+            200,
+            {},
+            parameters=(
+                report_id,
+                query_param("format", enum(FORMATS), "Overrides the report's own format."),
+            ),
             media_types=("application/json", "text/csv"),
         ),
         ("POST", "/webhooks"): Operation(
-            "createWebhook", "Webhooks", "Subscribe a webhook",
+            "createWebhook",
+            "Webhooks",
+            "Subscribe a webhook",
             "Events are posted to `url`, signed with `secret` "
             "(`X-Supportkit-Signature`). The secret is never shown again. " + admin,
-            201, ref("WebhookEnvelope"), body=ref("WebhookInput"), headers=("Location",),
+            201,
+            ref("WebhookEnvelope"),
+            body=ref("WebhookInput"),
+            headers=("Location",),
             errors=(403,),
         ),
         ("GET", "/webhooks"): Operation(
-            "listWebhooks", "Webhooks", "List webhook subscriptions", admin,
-            200, obj({"webhooks": array(ref("Webhook"))}, required=("webhooks",), closed=False),
+            "listWebhooks",
+            "Webhooks",
+            "List webhook subscriptions",
+            admin,
+            200,
+            obj({"webhooks": array(ref("Webhook"))}, required=("webhooks",), closed=False),
             errors=(403,),
         ),
         ("GET", "/webhooks/{webhook_id}"): Operation(
-            "getWebhook", "Webhooks", "Get a webhook subscription", admin,
-            200, ref("WebhookEnvelope"), parameters=(webhook_id,), errors=(403,),
+            "getWebhook",
+            "Webhooks",
+            "Get a webhook subscription",
+            admin,
+            200,
+            ref("WebhookEnvelope"),
+            parameters=(webhook_id,),
+            errors=(403,),
         ),
         ("DELETE", "/webhooks/{webhook_id}"): Operation(
-            "deleteWebhook", "Webhooks", "Delete a webhook subscription", admin,
-            204, None, parameters=(webhook_id,), errors=(403,),
+            "deleteWebhook",
+            "Webhooks",
+            "Delete a webhook subscription",
+            admin,
+            204,
+            None,
+            parameters=(webhook_id,),
+            errors=(403,),
         ),
         ("GET", "/webhooks/{webhook_id}/deliveries"): Operation(
-            "listWebhookDeliveries", "Webhooks", "A subscription's delivery attempts",
+            "listWebhookDeliveries",
+            "Webhooks",
+            "A subscription's delivery attempts",
             "Every attempt, oldest first. " + admin,
-            200, obj({"deliveries": array({"type": "object"})}, required=("deliveries",),
-                     closed=False),
-            parameters=(webhook_id,), errors=(403,),
+            200,
+            obj({"deliveries": array({"type": "object"})}, required=("deliveries",), closed=False),
+            parameters=(webhook_id,),
+            errors=(403,),
         ),
         ("GET", "/integrations"): Operation(
-            "listIntegrations", "Integrations", "List integrations", staff,
-            200, obj({"integrations": array(ref("Integration"))}, required=("integrations",),
-                     closed=False),
+            "listIntegrations",
+            "Integrations",
+            "List integrations",
+            staff,
+            200,
+            obj(
+                {"integrations": array(ref("Integration"))},
+                required=("integrations",),
+                closed=False,
+            ),
             errors=(403,),
         ),
         ("POST", "/integrations/slack"): Operation(
-            "configureSlack", "Integrations", "Configure Slack",
+            "configureSlack",
+            "Integrations",
+            "Configure Slack",
             "Posts messages about the events asked for to a Slack webhook. The webhook URL "
             "may be left out to keep the one configured. " + admin,
-            200, ref("IntegrationEnvelope"), body=ref("SlackInput"), errors=(403,),
+            200,
+            ref("IntegrationEnvelope"),
+            body=ref("SlackInput"),
+            errors=(403,),
         ),
         ("POST", "/integrations/jira"): Operation(
-            "configureJira", "Integrations", "Configure Jira",
+            "configureJira",
+            "Integrations",
+            "Configure Jira",
             "Creates Jira issues for tickets and syncs comments. The API token may be left "
             "out to keep the one configured. " + admin,
-            200, ref("IntegrationEnvelope"), body=ref("JiraInput"), errors=(403,),
+            200,
+            ref("IntegrationEnvelope"),
+            body=ref("JiraInput"),
+            errors=(403,),
         ),
         ("GET", "/integrations/{name}"): Operation(
-            "getIntegration", "Integrations", "Get an integration", staff,
-            200, ref("IntegrationEnvelope"), parameters=(integration,), errors=(403,),
+            "getIntegration",
+            "Integrations",
+            "Get an integration",
+            staff,
+            200,
+            ref("IntegrationEnvelope"),
+            parameters=(integration,),
+            errors=(403,),
         ),
         ("DELETE", "/integrations/{name}"): Operation(
-            "deleteIntegration", "Integrations", "Remove an integration", admin,
-            204, None, parameters=(integration,), errors=(403,),
+            "deleteIntegration",
+            "Integrations",
+            "Remove an integration",
+            admin,
+            204,
+            None,
+            parameters=(integration,),
+            errors=(403,),
         ),
-    }  # fmt: skip
+    }
 
 
 def _operation_object(method: str, op: Operation) -> Schema:
@@ -924,14 +1056,18 @@ def _request_schemas(facts: _Facts) -> dict[str, Schema]:
             "filename": text(1000, required=True, description="Directories are dropped."),
             "content_type": enum(facts.content_types),
             "size": nullable(integer(minimum=0, maximum=facts.attachment_bytes)),
-            "data": string(min_length=1, max_length=attachment_chars, pattern=_BASE64,
-                           description="The file's bytes, base64-encoded."),
+            "data": string(
+                min_length=1,
+                max_length=attachment_chars,
+                pattern=_BASE64,
+                description="The file's bytes, base64-encoded.",
+            ),
         },
         required=("filename", "content_type", "data"),
         description=f"A file of at most {facts.attachment_bytes} bytes. Its bytes must be of "
         "the declared type (a PDF must start with `%PDF-`, a text type must be UTF-8, …); "
         "`size`, when given, must be the decoded length.",
-    )  # fmt: skip
+    )
     attachments = nullable(array(ref("NewAttachment"), max_items=facts.attachments))
     contact = obj(
         {
@@ -958,8 +1094,7 @@ def _request_schemas(facts: _Facts) -> dict[str, Schema]:
         {
             "title": text(facts.title, required=True),
             "description": text(facts.description, required=True),
-            "category": text(100, required=True,
-                             description="The id of a configured category."),
+            "category": text(100, required=True, description="The id of a configured category."),
             "subcategory": text(100, description="A subcategory of the category."),
             "priority": enum(PRIORITIES, description="Default `medium`."),
             "severity": nullable(enum(facts.severities)),
@@ -973,7 +1108,7 @@ def _request_schemas(facts: _Facts) -> dict[str, Schema]:
             "attachments": attachments,
         },
         required=("title", "description", "category"),
-    )  # fmt: skip
+    )
     update = obj(
         {
             "status": enum(facts.statuses, description="Must be allowed by the lifecycle."),
@@ -981,11 +1116,14 @@ def _request_schemas(facts: _Facts) -> dict[str, Schema]:
             "severity": nullable(enum(facts.severities)),
             "assigned_to": text(100, description="An active agent's id; `null` unassigns."),
             "estimated_resolution": nullable(string(format="date-time")),
-            "internal_notes": text(facts.comment, required=True,
-                                   description="Added as an internal note."),
-            "customer_update": text(facts.comment, required=True,
-                                    description="Added as a customer-visible comment; it "
-                                    "counts as the first response."),
+            "internal_notes": text(
+                facts.comment, required=True, description="Added as an internal note."
+            ),
+            "customer_update": text(
+                facts.comment,
+                required=True,
+                description="Added as a customer-visible comment; it counts as the first response.",
+            ),
             "metadata": json_object("Merged into the ticket's; a key set to `null` is removed."),
             "tags": _tags(facts),
             "title": text(facts.title, required=True),
@@ -994,7 +1132,7 @@ def _request_schemas(facts: _Facts) -> dict[str, Schema]:
         },
         minProperties=1,
         description="Only the fields given change; an empty update is refused.",
-    )  # fmt: skip
+    )
     author = obj(
         {
             "type": enum(["agent", "customer", "system"]),
@@ -1008,30 +1146,40 @@ def _request_schemas(facts: _Facts) -> dict[str, Schema]:
         {
             "content": text(facts.comment, required=True),
             "type": nullable(enum(COMMENT_TYPES, description="Default `comment`.")),
-            "visibility": enum(["customer", "internal"],
-                               description="Default `internal` for an `internal_note`, "
-                               "else `customer`."),
+            "visibility": enum(
+                ["customer", "internal"],
+                description="Default `internal` for an `internal_note`, else `customer`.",
+            ),
             "author": nullable(ref("Author")),
             "attachments": attachments,
             "metadata": _metadata(facts),
         },
         required=("content",),
         allOf=[
-            {   # an internal note is never customer-visible …
+            {  # an internal note is never customer-visible …
                 "if": {"required": ["type"], "properties": {"type": {"const": "internal_note"}}},
                 "then": {"properties": {"visibility": {"const": "internal"}}},
             },
-            {   # … and a customer's comment always is
-                "if": {"required": ["author"], "properties": {"author": {
-                    "type": "object", "required": ["type"],
-                    "properties": {"type": {"const": "customer"}}}}},
+            {  # … and a customer's comment always is
+                "if": {
+                    "required": ["author"],
+                    "properties": {
+                        "author": {
+                            "type": "object",
+                            "required": ["type"],
+                            "properties": {"type": {"const": "customer"}},
+                        }
+                    },
+                },
                 "then": {
-                    "properties": {"visibility": {"const": "customer"},
-                                   "type": {"not": {"const": "internal_note"}}},
+                    "properties": {
+                        "visibility": {"const": "customer"},
+                        "type": {"not": {"const": "internal_note"}},
+                    },
                 },
             },
         ],
-    )  # fmt: skip
+    )
     escalation = obj(
         {
             "escalation_level": nullable(
@@ -1040,14 +1188,18 @@ def _request_schemas(facts: _Facts) -> dict[str, Schema]:
             ),
             "reason": text(1000, required=True),
             "notify": nullable(
-                {"anyOf": [_email(nullable_=False),
-                           array(_email(nullable_=False), max_items=facts.recipients)]}
+                {
+                    "anyOf": [
+                        _email(nullable_=False),
+                        array(_email(nullable_=False), max_items=facts.recipients),
+                    ]
+                }
             ),
             "metadata": _metadata(facts),
             "comments": text(facts.comment, description="Added as an internal note."),
         },
         required=("reason",),
-    )  # fmt: skip
+    )
     recipient = obj(
         {key: text(320) for key in ("email", "phone", "name", "role")},
     )
@@ -1072,12 +1224,20 @@ def _request_schemas(facts: _Facts) -> dict[str, Schema]:
         allOf=[
             {
                 "if": {"properties": {"type": {"const": channel}}},
-                "then": {"properties": {"recipients": {"items": {
-                    "required": [key], "properties": {key: string(pattern=pattern)}}}}},
+                "then": {
+                    "properties": {
+                        "recipients": {
+                            "items": {
+                                "required": [key],
+                                "properties": {key: string(pattern=pattern)},
+                            }
+                        }
+                    }
+                },
             }
             for channel, key, pattern in (("email", "email", _EMAIL), ("sms", "phone", _PHONE))
         ],
-    )  # fmt: skip
+    )
     merge = obj(
         {"into": string(description="The id of the ticket to merge into.")},
         required=("into",),
@@ -1094,10 +1254,21 @@ def _request_schemas(facts: _Facts) -> dict[str, Schema]:
             "team": _names(),
             "tags": _names(),
             "escalation_level": nullable(
-                {"anyOf": [integer(minimum=0, maximum=1000), string(pattern=_LEVELS),
-                           array({"anyOf": [integer(minimum=0, maximum=1000),
-                                            {"type": "boolean"},
-                                            string(pattern=_LEVEL_OR_BLANK)]})]}
+                {
+                    "anyOf": [
+                        integer(minimum=0, maximum=1000),
+                        string(pattern=_LEVELS),
+                        array(
+                            {
+                                "anyOf": [
+                                    integer(minimum=0, maximum=1000),
+                                    {"type": "boolean"},
+                                    string(pattern=_LEVEL_OR_BLANK),
+                                ]
+                            }
+                        ),
+                    ]
+                }
             ),
             "escalated": {"enum": [True, False, "true", "false", "1", "0", 1, 0, None]},
             "sla_status": _choices(_SLA_STATUSES),
@@ -1110,17 +1281,29 @@ def _request_schemas(facts: _Facts) -> dict[str, Schema]:
         },
         description="Each filter takes one value, a list, or a comma-separated string; "
         "any of the values matches.",
-    )  # fmt: skip
+    )
     search = obj(
         {
             "filters": nullable(ref("SearchFilters")),
-            "sort": nullable(obj({"field": enum(SORT_FIELDS, description="Default `created_at`."),
-                                  "order": nullable(enum(["asc", "desc"]))})),
-            "pagination": nullable(obj({"page": integer(minimum=1, maximum=10**6),
-                                        "limit": integer(minimum=1, maximum=100)})),
+            "sort": nullable(
+                obj(
+                    {
+                        "field": enum(SORT_FIELDS, description="Default `created_at`."),
+                        "order": nullable(enum(["asc", "desc"])),
+                    }
+                )
+            ),
+            "pagination": nullable(
+                obj(
+                    {
+                        "page": integer(minimum=1, maximum=10**6),
+                        "limit": integer(minimum=1, maximum=100),
+                    }
+                )
+            ),
             "q": nullable(string(max_length=500, pattern=_BODY_WORDS)),
         },
-    )  # fmt: skip
+    )
     bulk = obj(
         {
             "updates": array(
@@ -1190,18 +1373,30 @@ def _configuration_inputs() -> dict[str, Schema]:
 
     conditions = obj(
         {
-            **{key: names for key in ("category", "subcategory", "severity", "keywords",
-                                      "customer_tier", "customer_id", "service_affected")},
+            **{
+                key: names
+                for key in (
+                    "category",
+                    "subcategory",
+                    "severity",
+                    "keywords",
+                    "customer_tier",
+                    "customer_id",
+                    "service_affected",
+                )
+            },
             "priority": one_or_many(enum(PRIORITIES)),
             "custom_fields": {"type": "object"},
         },
         description="Every condition given must hold; one with several values holds when "
         "any of them does.",
-    )  # fmt: skip
+    )
     routing = obj(
-        with_twins({"auto_assign": optional, "escalation_threshold": nullable(duration)},
-                   ("escalation_threshold",)),
-    )  # fmt: skip
+        with_twins(
+            {"auto_assign": optional, "escalation_threshold": nullable(duration)},
+            ("escalation_threshold",),
+        ),
+    )
     return {
         "RuleConditions": conditions,
         "CategoryInput": obj(
@@ -1211,16 +1406,26 @@ def _configuration_inputs() -> dict[str, Schema]:
                 "description": optional,
                 "default_team": optional,
                 "sla": obj(
-                    with_twins({"response_time": duration, "resolution_time": duration,
-                                "calendar": string(description="A configured calendar's id.")},
-                               ("response_time", "resolution_time")),
+                    with_twins(
+                        {
+                            "response_time": duration,
+                            "resolution_time": duration,
+                            "calendar": string(description="A configured calendar's id."),
+                        },
+                        ("response_time", "resolution_time"),
+                    ),
                     required=("response_time", "resolution_time"),
                 ),
-                "subcategories": array(obj(
-                    {"id": identifier, "name": {"type": "string"},
-                     "routing_rules": nullable(routing)},
-                    required=("id", "name"),
-                )),
+                "subcategories": array(
+                    obj(
+                        {
+                            "id": identifier,
+                            "name": {"type": "string"},
+                            "routing_rules": nullable(routing),
+                        },
+                        required=("id", "name"),
+                    )
+                ),
             },
             required=("name", "sla"),
         ),
@@ -1230,42 +1435,71 @@ def _configuration_inputs() -> dict[str, Schema]:
                 "name": optional,
                 "timezone": ref("TimeZone"),
                 "hours": obj(
-                    {day: array(array(string(pattern=r"^([01][0-9]|2[0-4]):[0-5][0-9]$"),
-                                      min_items=2, max_items=2))
-                     for day in WEEKDAYS},
-                    description="Opening intervals per weekday, `[\"09:00\", \"17:00\"]`; a "
+                    {
+                        day: array(
+                            array(
+                                string(pattern=r"^([01][0-9]|2[0-4]):[0-5][0-9]$"),
+                                min_items=2,
+                                max_items=2,
+                            )
+                        )
+                        for day in WEEKDAYS
+                    },
+                    description='Opening intervals per weekday, `["09:00", "17:00"]`; a '
                     "day left out is closed. Intervals must not overlap; `24:00` may end one.",
                 ),
-                "holidays": nullable(array(string(format="date", min_length=10,
-                                                  max_length=10))),
+                "holidays": nullable(array(string(format="date", min_length=10, max_length=10))),
                 "holiday_country": nullable(string(description="A country code: `US`.")),
                 "holiday_subdivision": nullable(string(description="Needs `holiday_country`.")),
             },
             required=("hours",),
         ),
         "TeamInput": obj(
-            {"id": identifier, "name": {"type": "string"},
-             "strategy": enum(TEAM_STRATEGIES), "members": names},
+            {
+                "id": identifier,
+                "name": {"type": "string"},
+                "strategy": enum(TEAM_STRATEGIES),
+                "members": names,
+            },
             required=("name",),
         ),
         "AgentInput": obj(
-            {"id": identifier, "name": {"type": "string"}, "email": optional,
-             "specialization": optional, "skills": names, "active": {"type": "boolean"}},
+            {
+                "id": identifier,
+                "name": {"type": "string"},
+                "email": optional,
+                "specialization": optional,
+                "skills": names,
+                "active": {"type": "boolean"},
+            },
             required=("name",),
         ),
         "CustomerInput": obj(
-            {"id": identifier, "name": {"type": "string"}, "tier": optional,
-             "timezone": optional, "language": {"type": "string"}},
+            {
+                "id": identifier,
+                "name": {"type": "string"},
+                "tier": optional,
+                "timezone": optional,
+                "language": {"type": "string"},
+            },
             required=("name",),
         ),
         "SlaPolicyInput": obj(
             with_twins(
-                {"id": identifier, "name": optional, "conditions": ref("RuleConditions"),
-                 "response_time": nullable(duration), "resolution_time": nullable(duration),
-                 "calendar": optional,
-                 "warning_threshold": {"type": "number", "exclusiveMinimum": 0,
-                                       "exclusiveMaximum": 1},
-                 "pause_statuses": nullable(names)},
+                {
+                    "id": identifier,
+                    "name": optional,
+                    "conditions": ref("RuleConditions"),
+                    "response_time": nullable(duration),
+                    "resolution_time": nullable(duration),
+                    "calendar": optional,
+                    "warning_threshold": {
+                        "type": "number",
+                        "exclusiveMinimum": 0,
+                        "exclusiveMaximum": 1,
+                    },
+                    "pause_statuses": nullable(names),
+                },
                 ("response_time", "resolution_time"),
             ),
         ),
@@ -1274,19 +1508,25 @@ def _configuration_inputs() -> dict[str, Schema]:
                 "id": identifier,
                 "rule_name": {"type": "string"},
                 "conditions": ref("RuleConditions"),
-                "actions": obj(with_twins(
-                    {"assign_to": optional, "notify": names,
-                     "escalate_after": nullable(duration),
-                     "auto_update_frequency": nullable(duration),
-                     "set_priority": nullable(enum(PRIORITIES)), "add_tags": names},
-                    ("escalate_after", "auto_update_frequency"),
-                )),
+                "actions": obj(
+                    with_twins(
+                        {
+                            "assign_to": optional,
+                            "notify": names,
+                            "escalate_after": nullable(duration),
+                            "auto_update_frequency": nullable(duration),
+                            "set_priority": nullable(enum(PRIORITIES)),
+                            "add_tags": names,
+                        },
+                        ("escalate_after", "auto_update_frequency"),
+                    )
+                ),
                 "active": {"type": "boolean"},
                 "continue": {"type": "boolean"},
             },
             required=("rule_name",),
         ),
-    }  # fmt: skip
+    }
 
 
 def _response_schemas(facts: _Facts) -> dict[str, Schema]:
@@ -1370,10 +1610,20 @@ def _response_schemas(facts: _Facts) -> dict[str, Schema]:
                 closed=False,
             ),
         },
-        required=("id", "number", "title", "status", "priority", "category", "created_at",
-                  "updated_at", "version", "urls"),
+        required=(
+            "id",
+            "number",
+            "title",
+            "status",
+            "priority",
+            "category",
+            "created_at",
+            "updated_at",
+            "version",
+            "urls",
+        ),
         closed=False,
-    )  # fmt: skip
+    )
     summary = obj(
         {
             "id": {"type": "string"},
@@ -1423,31 +1673,58 @@ def _response_schemas(facts: _Facts) -> dict[str, Schema]:
             "calendar": {"type": "string"},
             "warning_threshold": {"type": "number"},
             "response_time": obj(
-                {**clock, "responded_at": maybe_instant, "actual": duration_text,
-                 "actual_seconds": count},
+                {
+                    **clock,
+                    "responded_at": maybe_instant,
+                    "actual": duration_text,
+                    "actual_seconds": count,
+                },
                 required=("target", "status", "due_at"),
                 closed=False,
             ),
             "resolution_time": obj(
-                {**clock, "time_remaining": duration_text, "time_remaining_seconds": count,
-                 "at_risk_at": maybe_instant, "overdue": duration_text,
-                 "overdue_seconds": count,
-                 "pauses": array(obj({"status": {"type": "string"}, "started_at": instant,
-                                      "ended_at": maybe_instant}, closed=False))},
+                {
+                    **clock,
+                    "time_remaining": duration_text,
+                    "time_remaining_seconds": count,
+                    "at_risk_at": maybe_instant,
+                    "overdue": duration_text,
+                    "overdue_seconds": count,
+                    "pauses": array(
+                        obj(
+                            {
+                                "status": {"type": "string"},
+                                "started_at": instant,
+                                "ended_at": maybe_instant,
+                            },
+                            closed=False,
+                        )
+                    ),
+                },
                 required=("target", "elapsed", "status", "due_at", "time_remaining"),
                 closed=False,
             ),
             "escalation": obj(
-                {"current_level": count, "escalated_at": maybe_instant,
-                 "escalation_reason": maybe, "next_escalation": maybe_instant},
+                {
+                    "current_level": count,
+                    "escalated_at": maybe_instant,
+                    "escalation_reason": maybe,
+                    "next_escalation": maybe_instant,
+                },
                 required=("current_level",),
                 closed=False,
             ),
         },
-        required=("ticket_id", "priority", "category", "response_time", "resolution_time",
-                  "escalation"),
+        required=(
+            "ticket_id",
+            "priority",
+            "category",
+            "response_time",
+            "resolution_time",
+            "escalation",
+        ),
         closed=False,
-    )  # fmt: skip
+    )
     comment = obj(
         {
             "id": {"type": "string"},
@@ -1533,7 +1810,7 @@ def _response_schemas(facts: _Facts) -> dict[str, Schema]:
             },
             required=("tickets", "pagination"),
             closed=False,
-        ),  # fmt: skip
+        ),
         "SlaStatus": sla_status,
         "Comment": comment,
         "Event": event,
@@ -1572,7 +1849,7 @@ def _response_schemas(facts: _Facts) -> dict[str, Schema]:
             },
             required=("priority", "routing", "sla"),
             closed=False,
-        ),  # fmt: skip
+        ),
         "BulkUpdateResults": obj(
             {
                 "results": array(
@@ -1610,7 +1887,7 @@ def _response_schemas(facts: _Facts) -> dict[str, Schema]:
             },
             required=("results",),
             closed=False,
-        ),  # fmt: skip
+        ),
         **_configuration_outputs(),
     }
 
@@ -1629,11 +1906,22 @@ def _configuration_outputs() -> dict[str, Schema]:
         return out
 
     conditions = obj(
-        {key: texts for key in ("category", "subcategory", "priority", "severity", "keywords",
-                                "customer_tier", "customer_id", "service_affected")}
+        {
+            key: texts
+            for key in (
+                "category",
+                "subcategory",
+                "priority",
+                "severity",
+                "keywords",
+                "customer_tier",
+                "customer_id",
+                "service_affected",
+            )
+        }
         | {"custom_fields": {"type": "object"}},
         closed=False,
-    )  # fmt: skip
+    )
     return {
         "Category": obj(
             {
@@ -1641,15 +1929,32 @@ def _configuration_outputs() -> dict[str, Schema]:
                 "name": {"type": "string"},
                 "description": maybe,
                 "default_team": maybe,
-                "sla": obj({**durations("response_time", "resolution_time"),
-                            "calendar": {"type": "string"}}, closed=False),
-                "subcategories": array(obj(
-                    {"id": {"type": "string"}, "name": {"type": "string"},
-                     "routing_rules": nullable(obj(
-                         {"auto_assign": maybe,
-                          **durations("escalation_threshold", optional=True)},
-                         closed=False))},
-                    required=("id", "name"), closed=False)),
+                "sla": obj(
+                    {
+                        **durations("response_time", "resolution_time"),
+                        "calendar": {"type": "string"},
+                    },
+                    closed=False,
+                ),
+                "subcategories": array(
+                    obj(
+                        {
+                            "id": {"type": "string"},
+                            "name": {"type": "string"},
+                            "routing_rules": nullable(
+                                obj(
+                                    {
+                                        "auto_assign": maybe,
+                                        **durations("escalation_threshold", optional=True),
+                                    },
+                                    closed=False,
+                                )
+                            ),
+                        },
+                        required=("id", "name"),
+                        closed=False,
+                    )
+                ),
             },
             required=("id", "name", "sla", "subcategories"),
             closed=False,
@@ -1659,8 +1964,9 @@ def _configuration_outputs() -> dict[str, Schema]:
                 "id": {"type": "string"},
                 "name": maybe,
                 "timezone": {"type": "string"},
-                "hours": obj({day: array(array({"type": "string"})) for day in WEEKDAYS},
-                             closed=False),
+                "hours": obj(
+                    {day: array(array({"type": "string"})) for day in WEEKDAYS}, closed=False
+                ),
                 "holidays": array(string(format="date")),
                 "holiday_country": maybe,
                 "holiday_subdivision": maybe,
@@ -1669,39 +1975,73 @@ def _configuration_outputs() -> dict[str, Schema]:
             closed=False,
         ),
         "Team": obj(
-            {"id": {"type": "string"}, "name": {"type": "string"},
-             "strategy": enum(TEAM_STRATEGIES), "members": texts},
-            required=("id", "name", "strategy", "members"), closed=False,
+            {
+                "id": {"type": "string"},
+                "name": {"type": "string"},
+                "strategy": enum(TEAM_STRATEGIES),
+                "members": texts,
+            },
+            required=("id", "name", "strategy", "members"),
+            closed=False,
         ),
         "Agent": obj(
-            {"id": {"type": "string"}, "name": {"type": "string"}, "email": maybe,
-             "specialization": maybe, "skills": texts, "active": {"type": "boolean"}},
-            required=("id", "name", "active"), closed=False,
+            {
+                "id": {"type": "string"},
+                "name": {"type": "string"},
+                "email": maybe,
+                "specialization": maybe,
+                "skills": texts,
+                "active": {"type": "boolean"},
+            },
+            required=("id", "name", "active"),
+            closed=False,
         ),
         "Customer": obj(
-            {"id": {"type": "string"}, "name": {"type": "string"}, "tier": maybe,
-             "timezone": maybe, "language": {"type": "string"}},
-            required=("id", "name"), closed=False,
+            {
+                "id": {"type": "string"},
+                "name": {"type": "string"},
+                "tier": maybe,
+                "timezone": maybe,
+                "language": {"type": "string"},
+            },
+            required=("id", "name"),
+            closed=False,
         ),
         "SlaPolicy": obj(
-            {"id": {"type": "string"}, "name": maybe, "conditions": conditions,
-             **durations("response_time", "resolution_time", optional=True),
-             "calendar": maybe, "warning_threshold": {"type": "number"},
-             "pause_statuses": nullable(texts)},
-            required=("id", "conditions"), closed=False,
+            {
+                "id": {"type": "string"},
+                "name": maybe,
+                "conditions": conditions,
+                **durations("response_time", "resolution_time", optional=True),
+                "calendar": maybe,
+                "warning_threshold": {"type": "number"},
+                "pause_statuses": nullable(texts),
+            },
+            required=("id", "conditions"),
+            closed=False,
         ),
         "RoutingRule": obj(
-            {"id": {"type": "string"}, "rule_name": {"type": "string"},
-             "conditions": conditions,
-             "actions": obj({"assign_to": maybe, "notify": texts,
-                             **durations("escalate_after", "auto_update_frequency",
-                                         optional=True),
-                             "set_priority": maybe, "add_tags": texts}, closed=False),
-             "active": {"type": "boolean"}, "continue": {"type": "boolean"}},
+            {
+                "id": {"type": "string"},
+                "rule_name": {"type": "string"},
+                "conditions": conditions,
+                "actions": obj(
+                    {
+                        "assign_to": maybe,
+                        "notify": texts,
+                        **durations("escalate_after", "auto_update_frequency", optional=True),
+                        "set_priority": maybe,
+                        "add_tags": texts,
+                    },
+                    closed=False,
+                ),
+                "active": {"type": "boolean"},
+                "continue": {"type": "boolean"},
+            },
             required=("id", "rule_name", "conditions", "actions", "active", "continue"),
             closed=False,
         ),
-    }  # fmt: skip
+    }
 
 
 _URL_TAIL: Final = r"[^\x00-\x20\x7f/?#@:\[\]]+(?::[0-9]{1,4})?(?:[/?#][^\x00-\x20\x7f]*)?$"
@@ -1734,15 +2074,22 @@ def _service_schemas() -> dict[str, Schema]:
         {
             "date_range": period,
             "timezone": ref("TimeZone"),
-            "filters": nullable(obj({"customer_ids": names(), "categories": names(),
-                                     "priorities": names(choices=PRIORITIES)})),
+            "filters": nullable(
+                obj(
+                    {
+                        "customer_ids": names(),
+                        "categories": names(),
+                        "priorities": names(choices=PRIORITIES),
+                    }
+                )
+            ),
             "metrics": names(choices=METRICS),
             "grouping": names(choices=GROUPINGS),
             "format": enum(FORMATS),
         },
         required=("date_range",),
         description="Grouping by `day` and by `week` at once is refused.",
-    )  # fmt: skip
+    )
     priority_names = {p: string(max_length=64, pattern=_NOT_BLANK) for p in PRIORITIES}
     return {
         "ReportRequest": obj(
@@ -1754,7 +2101,7 @@ def _service_schemas() -> dict[str, Schema]:
                 ),
             },
             required=("report_type", "parameters"),
-        ),  # fmt: skip
+        ),
         "Report": obj(
             {
                 "id": {"type": "string"},
@@ -1793,7 +2140,7 @@ def _service_schemas() -> dict[str, Schema]:
                 required=("period", "overview", "categories", "trends"),
                 closed=False,
             ),
-        ),  # fmt: skip
+        ),
         "WebhookInput": obj(
             {
                 "url": url(_HTTP_URL, "Where events are posted (http or https)."),
@@ -1815,7 +2162,7 @@ def _service_schemas() -> dict[str, Schema]:
                 "active": {"type": "boolean"},
             },
             required=("url", "events", "secret"),
-        ),  # fmt: skip
+        ),
         "Webhook": obj(
             {
                 "id": {"type": "string"},
@@ -1828,7 +2175,7 @@ def _service_schemas() -> dict[str, Schema]:
             },
             required=("id", "url", "events", "active", "secret_set"),
             closed=False,
-        ),  # fmt: skip
+        ),
         "WebhookEnvelope": envelope("webhook", ref("Webhook")),
         "SlackInput": obj(
             {
@@ -1858,7 +2205,7 @@ def _service_schemas() -> dict[str, Schema]:
                 "active": flag,
             },
             required=("events",),
-        ),  # fmt: skip
+        ),
         "JiraInput": obj(
             {
                 "jira_url": url(_HTTPS_URL, "The Jira site (https)."),
@@ -1883,7 +2230,7 @@ def _service_schemas() -> dict[str, Schema]:
                 "active": flag,
             },
             required=("jira_url", "username", "project_key"),
-        ),  # fmt: skip
+        ),
         "Integration": obj(
             {
                 "name": enum(INTEGRATIONS),
@@ -1892,7 +2239,7 @@ def _service_schemas() -> dict[str, Schema]:
             },
             required=("name",),
             closed=False,
-        ),  # fmt: skip
+        ),
         "IntegrationEnvelope": envelope("integration", ref("Integration")),
     }
 
@@ -1967,7 +2314,7 @@ def _build(api: SupportApi) -> Schema:
                 **_request_schemas(facts),
                 **_response_schemas(facts),
                 **_service_schemas(),
-            },  # fmt: skip
+            },
             "responses": _error_responses(),
             "headers": {
                 "ETag": {
