@@ -291,8 +291,8 @@ def header_ref(name: str) -> Schema:
 
 #: The problems each kind of operation may answer, besides its own.
 _ERROR_TEXT: Final = {
-    400: "The body is not valid JSON (or not UTF-8, or nested too deeply), or a header "
-    "such as Idempotency-Key is malformed.",
+    400: "The body is not valid JSON (or not UTF-8, or nested too deeply), the path or the "
+    "query holds a NUL character, or the Idempotency-Key is malformed.",
     401: "No API key, or an invalid one.",
     403: "The key's role may not do this.",
     404: "No such resource (or, for a customer key, another customer's ticket).",
@@ -763,11 +763,15 @@ def _service_operations() -> dict[tuple[str, str], Operation]:
                     string(max_length=200, pattern=_NOT_BLANK),
                     "Only this customer's tickets.",
                 ),
-                query_param("date_range", enum(PRESETS), "The period, ending now (default `30d`)."),
+                query_param(
+                    "date_range",
+                    string(pattern=rf"^(?:{_WS}*(?:{'|'.join(PRESETS)}){_WS}*)?$"),
+                    f"The period, ending now: {', '.join(PRESETS)} (empty: the default, `30d`).",
+                ),
                 query_param(
                     "timezone",
-                    ref("TimeZone"),
-                    "The timezone of the daily and weekly trends (default `UTC`).",
+                    {"anyOf": [ref("TimeZone"), {"const": ""}]},
+                    "The timezone of the daily and weekly trends (empty: the default, `UTC`).",
                 ),
             ),
         ),
@@ -929,15 +933,17 @@ def _operation_object(method: str, op: Operation) -> Schema:
         success["headers"] = headers
     if op.links:
         success["links"] = dict(op.links)
-    errors = {405, *op.errors}
+    # Any request may be malformed (a NUL character in its path or query: 400) or use a
+    # method its path does not have (405).
+    errors = {400, 405, *op.errors}
     if not op.public:
         errors |= {401, 503}
     if any(p["in"] == "path" for p in op.parameters):
         errors.add(404)
     if op.body is not None:
-        errors |= {400, 413, 415, 422}
-    if method == "POST":
-        errors |= {400, 409, 422}
+        errors |= {413, 415, 422}
+    if method == "POST":  # Idempotency-Key: in progress (409), reused (422)
+        errors |= {409, 422}
     if any(p["in"] == "query" for p in op.parameters):
         errors.add(422)
     responses: Schema = {str(op.status): success}
@@ -1362,14 +1368,35 @@ def _duration() -> Schema:
 
 def _configuration_inputs() -> dict[str, Schema]:
     duration = _duration()
-    seconds = {"type": "number", "minimum": 0, "maximum": _MAX_DURATION}
     names = one_or_many({"type": "string"})
     identifier = string(pattern=_NOT_BLANK)
     optional = nullable({"type": "string"})
 
-    def with_twins(properties: dict[str, Schema], durations: Sequence[str]) -> dict[str, Schema]:
-        # What GET answers can be PUT back: a duration's `…_seconds` twin is accepted.
-        return {**properties, **{f"{name}_seconds": seconds for name in durations}}
+    def timed(
+        properties: dict[str, Schema],
+        durations: Mapping[str, bool],
+        *,
+        required: Sequence[str] = (),
+        **extra: Any,
+    ) -> Schema:
+        """An object with duration fields (``name: required?``). What GET answers can be
+        PUT back, so each also takes its ``…_seconds`` twin: read when the text is left
+        out, ignored when it is given."""
+        props, rules = dict(properties), []
+        for name, needed in durations.items():
+            schema = duration if needed else nullable(duration)
+            twin = f"{name}_seconds"
+            props[name] = schema
+            props[twin] = {"description": f"`{name}` in seconds, used when `{name}` is left out."}
+            rules.append(
+                {
+                    "if": {"required": [twin], "not": {"required": [name]}},
+                    "then": {"properties": {twin: schema}},
+                }
+            )
+            if needed:
+                rules.append({"anyOf": [{"required": [name]}, {"required": [twin]}]})
+        return obj(props, required=required, allOf=rules, **extra)
 
     conditions = obj(
         {
@@ -1391,12 +1418,7 @@ def _configuration_inputs() -> dict[str, Schema]:
         description="Every condition given must hold; one with several values holds when "
         "any of them does.",
     )
-    routing = obj(
-        with_twins(
-            {"auto_assign": optional, "escalation_threshold": nullable(duration)},
-            ("escalation_threshold",),
-        ),
-    )
+    routing = timed({"auto_assign": optional}, {"escalation_threshold": False})
     return {
         "RuleConditions": conditions,
         "CategoryInput": obj(
@@ -1405,16 +1427,9 @@ def _configuration_inputs() -> dict[str, Schema]:
                 "name": {"type": "string"},
                 "description": optional,
                 "default_team": optional,
-                "sla": obj(
-                    with_twins(
-                        {
-                            "response_time": duration,
-                            "resolution_time": duration,
-                            "calendar": string(description="A configured calendar's id."),
-                        },
-                        ("response_time", "resolution_time"),
-                    ),
-                    required=("response_time", "resolution_time"),
+                "sla": timed(
+                    {"calendar": string(description="A configured calendar's id.")},
+                    {"response_time": True, "resolution_time": True},
                 ),
                 "subcategories": array(
                     obj(
@@ -1484,42 +1499,34 @@ def _configuration_inputs() -> dict[str, Schema]:
             },
             required=("name",),
         ),
-        "SlaPolicyInput": obj(
-            with_twins(
-                {
-                    "id": identifier,
-                    "name": optional,
-                    "conditions": ref("RuleConditions"),
-                    "response_time": nullable(duration),
-                    "resolution_time": nullable(duration),
-                    "calendar": optional,
-                    "warning_threshold": {
-                        "type": "number",
-                        "exclusiveMinimum": 0,
-                        "exclusiveMaximum": 1,
-                    },
-                    "pause_statuses": nullable(names),
+        "SlaPolicyInput": timed(
+            {
+                "id": identifier,
+                "name": optional,
+                "conditions": ref("RuleConditions"),
+                "calendar": optional,
+                "warning_threshold": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "exclusiveMaximum": 1,
                 },
-                ("response_time", "resolution_time"),
-            ),
+                "pause_statuses": nullable(names),
+            },
+            {"response_time": False, "resolution_time": False},
         ),
         "RoutingRuleInput": obj(
             {
                 "id": identifier,
                 "rule_name": {"type": "string"},
                 "conditions": ref("RuleConditions"),
-                "actions": obj(
-                    with_twins(
-                        {
-                            "assign_to": optional,
-                            "notify": names,
-                            "escalate_after": nullable(duration),
-                            "auto_update_frequency": nullable(duration),
-                            "set_priority": nullable(enum(PRIORITIES)),
-                            "add_tags": names,
-                        },
-                        ("escalate_after", "auto_update_frequency"),
-                    )
+                "actions": timed(
+                    {
+                        "assign_to": optional,
+                        "notify": names,
+                        "set_priority": nullable(enum(PRIORITIES)),
+                        "add_tags": names,
+                    },
+                    {"escalate_after": False, "auto_update_frequency": False},
                 ),
                 "active": {"type": "boolean"},
                 "continue": {"type": "boolean"},
