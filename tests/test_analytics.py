@@ -434,7 +434,7 @@ def test_sqlite_migration_fills_the_aggregate_columns(tmp_path: Path) -> None:
         migration(db)
     raw.execute("PRAGMA user_version = 3")
     row = _ticket_row(ticket, None)
-    del row["resolved_at"]  # version 3 had no such column
+    del row["resolved_at"], row["tags"]  # version 3 had no such columns
     db.table("tickets").insert(row)
     db.table("comments").insert(
         {
@@ -475,7 +475,7 @@ def test_postgres_migration_fills_the_aggregate_columns(postgres_schema_url: str
             conn.execute(migration)
             conn.execute("INSERT INTO supportkit_schema(version) VALUES (%s)", (number,))
         row = pg._row(ticket, None)
-        del row["resolved_at"]
+        del row["resolved_at"], row["tags"]  # version 2 had no such columns
         columns = ", ".join(row)
         values = ", ".join(f"%({c})s" for c in row)
         conn.execute(f"INSERT INTO tickets ({columns}) VALUES ({values})", row)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -49,6 +50,7 @@ class DeskMachine(RuleBasedStateMachine):
         self.elapsed: dict[str, timedelta] = {}
         self.level: dict[str, int] = {}
         self.order: dict[str, int] = {}
+        self.customer: dict[str, str | None] = {}
 
     def teardown(self) -> None:
         self.desk.close()
@@ -76,6 +78,7 @@ class DeskMachine(RuleBasedStateMachine):
             seed_ticket(priority=priority, customer_id=customer, attachments=[])
         )
         self.track(ticket.id)
+        self.customer[ticket.id] = customer
         return ticket.id
 
     @rule(minutes=st.integers(min_value=1, max_value=600))
@@ -121,6 +124,7 @@ class DeskMachine(RuleBasedStateMachine):
         if current == "closed":
             assert comment.ticket_id != ticket
             self.track(comment.ticket_id)
+            self.customer[comment.ticket_id] = self.customer[ticket]
             self.public[comment.ticket_id].append(comment.id)
             return comment.ticket_id
         assert comment.ticket_id == ticket
@@ -176,6 +180,10 @@ class DeskMachine(RuleBasedStateMachine):
     @rule(source=consumes(tickets), into=tickets)
     def merge(self, source: str, into: str) -> None:
         if source == into or self.status[into] == "closed" or self.status[source] == "closed":
+            return
+        if self.customer[source] != self.customer[into]:
+            with pytest.raises(ValidationError, match="different customers"):
+                self.desk.tickets.merge(source, into=into)
             return
         self.desk.tickets.merge(source, into=into)
         self.status[source] = "closed"

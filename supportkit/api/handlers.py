@@ -58,6 +58,11 @@ def _int(ctx: Context, name: str, default: int) -> int:
         raise ValidationError.for_field(f"pagination.{name}", "expected an integer") from None
 
 
+def _given(value: str | None, default: str) -> str:
+    """A query parameter's value; an empty one is kept (and refused), not defaulted."""
+    return default if value is None else value
+
+
 def _visible_ticket(ctx: Context, ticket_id: str) -> Ticket:
     """The ticket, if the caller may see it; a customer gets a 404 for another's."""
     ticket = ctx.desk.tickets.get(ticket_id)
@@ -152,8 +157,8 @@ def register(api: SupportApi) -> None:
         }
         page = ctx.desk.tickets.search(
             filters,
-            sort=ctx.query("sort") or "created_at",
-            order=ctx.query("order") or "desc",
+            sort=_given(ctx.query("sort"), "created_at"),
+            order=_given(ctx.query("order"), "desc"),
             page=_int(ctx, "page", 1),
             limit=_int(ctx, "limit", 25),
             customer_id=ctx.customer,

@@ -82,7 +82,7 @@ _WORD: Final = r"(?:\p{L}|\p{N}|_)"
 _DIGIT: Final = r"\p{Nd}"
 #: Text without NUL characters; with at least one character that is not whitespace.
 _NO_NUL: Final = r"^[^\x00]*$"
-_NOT_BLANK: Final = rf"^[^\x00]*{_NOT_WS}[^\x00]*$"
+_NOT_BLANK: Final = rf"^{_WS}*{_NOT_WS}[^\x00]*$"
 #: Search words: at least one letter or digit.
 _BODY_WORDS: Final = rf"^[^\x00]*{_WORD}[^\x00]*$"
 _EMAIL_PART: Final = f"[^@{_SPACES}]"
@@ -135,9 +135,9 @@ def _iso_duration() -> str:
 #: Durations as :func:`supportkit.durations.parse_duration` reads them (any case):
 #: seconds, ISO 8601 (``PT2H30M``) or words (``2 hours``, ``1h 30m``, ``1 hour and 5 min``).
 _DURATION: Final = (
-    rf"^{_WS}*(?:{_NUMBER}|{_iso_duration()}|"
+    rf"^{_WS}*(?:(?:{_NUMBER}|{_iso_duration()}){_WS}*|"
     rf"(?:{_NUMBER}{_WS}*(?:{'|'.join(_any_case(u) for u in _UNITS)})(?![A-Za-z]){_WS}*"
-    rf"(?:,|(?<![A-Za-z]){_any_case('and')}(?![A-Za-z]))?{_WS}*)+){_WS}*$"
+    rf"(?:(?:,|{_any_case('and')}(?!{_WORD})){_WS}*)?)+)$"
 )
 _MAX_DURATION: Final = 100 * 365 * 86400
 
@@ -960,8 +960,7 @@ def _operation_object(method: str, op: Operation) -> Schema:
     if op.body is not None:
         out["requestBody"] = {"required": True, "content": json_content(op.body)}
     out["responses"] = responses
-    if op.public:
-        out["security"] = []
+    out["security"] = [] if op.public else [{"apiKey": []}]
     return out
 
 
@@ -1789,6 +1788,7 @@ def _response_schemas(facts: _Facts) -> dict[str, Schema]:
                 "title": {"type": "string"},
                 "status": integer(minimum=400, maximum=599),
                 "detail": {"type": "string"},
+                "instance": string(format="uri-reference"),
                 "errors": array(ref("FieldError")),
             },
             required=("type", "title", "status", "detail"),
@@ -2287,7 +2287,6 @@ def _build(api: SupportApi) -> Schema:
             "license": {"name": "MIT", "identifier": "MIT"},
         },
         "servers": [],
-        "security": [{"apiKey": []}],
         "tags": [
             {"name": name}
             for name in (
