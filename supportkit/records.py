@@ -26,7 +26,13 @@ _ONE_US: Final = timedelta(microseconds=1)
 
 
 def _dump_instant(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # Not strftime("%Y"): it does not pad years before 1000, which then neither sort
+    # nor read back.
+    utc = moment.astimezone(UTC)
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
+        f"{utc.second:02d}.{utc.microsecond:06d}Z"
+    )
 
 
 def _load_instant(value: Any, _: Any) -> datetime:

