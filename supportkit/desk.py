@@ -970,7 +970,7 @@ class Tickets:
         collect("customer_ids", "customer_id")
         if "customer_ids" in filters:
             try:
-                kwargs["customer_ids"] = kwargs["customer_ids"] + _csv(
+                kwargs["customer_ids"] = kwargs.get("customer_ids", ()) + _csv(
                     filters["customer_ids"], "filters.customer_ids"
                 )
             except ValidationError as exc:

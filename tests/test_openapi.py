@@ -419,23 +419,11 @@ def test_an_instant_before_the_year_1000_is_stored(served: Current) -> None:
     assert answer.json["ticket"]["estimated_resolution"] == "0760-02-15T10:04:06Z"
 
 
-@pytest.mark.xfail(reason="Tickets._query adds customer_ids to a customer_id it refused")
 def test_a_bad_customer_filter_next_to_customer_ids_is_a_422(served: Current) -> None:
     # Found by schemathesis: `POST /tickets/search` with {"filters": {"customer_id":
     # [null], "customer_ids": null}} answered 500 (a KeyError in supportkit.desk).
     body = {"filters": {"customer_id": [None], "customer_ids": None}}
     assert _call(served, "POST", "/tickets/search", body).status_code == 422
-
-
-def _known_desk_bug(case: Case) -> bool:
-    """test_a_bad_customer_filter_next_to_customer_ids_is_a_422, until it is fixed."""
-    filters = case.body.get("filters") if isinstance(case.body, dict) else None
-    return (
-        case.operation.definition.raw["operationId"] == "searchTicketsByBody"
-        and isinstance(filters, dict)
-        and "customer_ids" in filters
-        and filters.get("customer_id") is not None
-    )
 
 
 def test_idempotency_keys(served: Current) -> None:
@@ -472,8 +460,6 @@ def test_if_match(served: Current) -> None:
     suppress_health_check=list(hypothesis.HealthCheck),
 )
 def test_the_api_conforms_to_its_document(case: Case, served: Current) -> None:
-    if _known_desk_bug(case):
-        hypothesis.reject()
     satisfy(case)
     case.call_and_validate()
 
