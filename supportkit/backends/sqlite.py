@@ -378,10 +378,7 @@ class SQLiteStorage(Storage):
         try:
             conn = self._connection()
             self._migrate(conn)
-            # Fresh planner statistics let the search use the customer/status/priority
-            # index; sampled (analysis_limit), so this stays quick on big databases.
-            conn.execute("PRAGMA analysis_limit = 400")
-            conn.execute("ANALYZE")
+            self._refresh_statistics(conn)
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
 
@@ -439,6 +436,24 @@ class SQLiteStorage(Storage):
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+
+    def _refresh_statistics(self, conn: sqlite3.Connection) -> None:
+        """Sample planner statistics for ``tickets`` once it has rows worth sampling.
+
+        Statistics let the search use the customer/status/priority index. Only the
+        tickets table is analysed: statistics of the FTS5 shadow tables taken while
+        they were small make every later FTS insert read more and more.
+        """
+        with self._lock():
+            has_stats = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"
+            ).fetchone()
+            if has_stats:
+                conn.execute("DELETE FROM sqlite_stat1 WHERE tbl GLOB '*_fts_*'")
+            top = conn.execute("SELECT MAX(seq) FROM tickets").fetchone()[0]
+            if top is not None and top >= 1000:
+                conn.execute("PRAGMA analysis_limit = 1000")
+                conn.execute("ANALYZE tickets")
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
