@@ -150,6 +150,9 @@ def _url(
     *,
     stored: Mapping[str, Any] | None = None,
 ) -> str | None:
+    if name in body and body[name] is None:
+        errors.append(FieldError(name, "must not be null (leave it out to keep it)"))
+        return None
     if body.get(name) is None:
         if stored is not None and stored.get(name):
             return str(stored[name])
@@ -228,7 +231,9 @@ def _jira(
         errors,
     )
     token = body.get("api_token")
-    if token is None and stored is not None and stored.get("api_token"):
+    if "api_token" in body and token is None:
+        errors.append(FieldError("api_token", "must not be null (leave it out to keep it)"))
+    elif token is None and stored is not None and stored.get("api_token"):
         token = stored["api_token"]
     elif token is None:
         errors.append(FieldError("api_token", "required"))
