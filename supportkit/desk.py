@@ -1032,7 +1032,8 @@ class Tickets:
                     "sort.field", f"cannot sort by {field!r}; use one of: " + ", ".join(SORT_FIELDS)
                 )
             )
-        direction = direction or "desc"
+        if direction is None:
+            direction = "desc"
         if direction not in ("asc", "desc"):
             errors.append(FieldError("sort.order", "expected asc or desc"))
         for name, value, low, high in (("page", page, 1, 10**6), ("limit", limit, 1, 100)):

@@ -1032,6 +1032,8 @@ def test_an_invalid_transition_is_a_409_naming_the_allowed_ones(client: Api) -> 
 BAD_SEARCH_QUERIES = [
     ("sort=title", {"sort.field"}),
     ("sort=created_at&order=sideways", {"sort.order"}),
+    ("order=", {"sort.order"}),
+    ("sort=", {"sort.field"}),
     ("limit=101", {"pagination.limit"}),
     ("limit=0", {"pagination.limit"}),
     ("limit=ten", {"pagination.limit"}),
@@ -1047,6 +1049,7 @@ BAD_SEARCH_QUERIES = [
 BAD_SEARCH_BODIES: list[tuple[dict[str, Any], set[str]]] = [
     ({"sort": {"field": "title"}}, {"sort.field"}),
     ({"sort": {"field": "created_at", "order": "up"}}, {"sort.order"}),
+    ({"sort": {"field": "created_at", "order": ""}}, {"sort.order"}),
     ({"sort": {"by": "created_at"}}, {"sort.by"}),
     ({"sort": "created_at"}, {"sort"}),
     ({"sort": []}, {"sort"}),
