@@ -151,6 +151,9 @@ class _Snapshot:
     teams: dict[str, Team]
     agents: dict[str, Agent]
     rules: list[RoutingRule]
+    #: Customers read so far (``None``: no such customer). Writing a customer changes
+    #: the configuration version, so this never goes stale; it is only bounded.
+    customers: dict[str, Customer | None] = attrs.field(factory=dict)
 
     def calendar(self, calendar_id: str) -> BusinessCalendar:
         found = self.calendars.get(calendar_id)
@@ -159,6 +162,21 @@ class _Snapshot:
                 "calendar", f"calendar {calendar_id!r} is not configured"
             )
         return found
+
+    def customer(self, tx: Transaction, customer_id: str) -> Customer | None:
+        try:
+            return self.customers[customer_id]
+        except KeyError:
+            pass
+        raw = tx.get_resource("customer", customer_id)
+        customer = structure(raw, Customer) if raw is not None else None
+        if len(self.customers) < _CUSTOMERS_CACHED:
+            self.customers[customer_id] = customer
+        return customer
+
+
+#: How many customers a configuration snapshot keeps in memory.
+_CUSTOMERS_CACHED: Final = 10_000
 
 
 def _load_snapshot(tx: Transaction, version: int) -> _Snapshot:
@@ -190,6 +208,8 @@ class _Unit:
         self.events: list[Event] = []
         self.payloads: list[dict[str, Any]] = []
         self._shapes: dict[int, tuple[Ticket, dict[str, Any]]] = {}
+        #: Set by ``create_many``: the tickets wait there and are written together.
+        self.batch: _Batch | None = None
 
     def emit(
         self,
@@ -228,6 +248,32 @@ class _Unit:
         if comment is not None:
             payload["comment"] = comment
         self.payloads.append(payload)
+
+
+@attrs.define
+class _Batch:
+    """One ``create_many`` batch: what it has decided but not yet written.
+
+    The batch's tickets are inserted together at its end, so the routing inputs that
+    the database would give (open tickets per agent, the round-robin position) are
+    read once per batch and then kept up to date here.
+    """
+
+    next_number: int
+    tickets: list[tuple[Ticket, datetime | None]] = attrs.field(factory=list)
+    attachments: list[tuple[str, Any]] = attrs.field(factory=list)
+    #: Open tickets per agent in the database at the start of the batch.
+    stored_load: dict[str, int] = attrs.field(factory=dict)
+    #: Open tickets per agent among the batch's own.
+    added_load: dict[str, int] = attrs.field(factory=dict)
+    #: The last agent per team (``None``: none yet); ``dirty`` says which to write.
+    round_robin: dict[str, str | None] = attrs.field(factory=dict)
+    dirty: set[str] = attrs.field(factory=set)
+
+    def take_number(self) -> int:
+        number = self.next_number
+        self.next_number += 1
+        return number
 
 
 @attrs.frozen
@@ -523,9 +569,12 @@ class Desk:
             raise TicketNotFound(ticket_id)
         return ticket
 
+    def _next_due(self, snapshot: _Snapshot, ticket: Ticket) -> datetime | None:
+        calendar = self._calendar_of(snapshot, ticket)
+        return esc.next_timer(ticket, calendar, policy=self.config.escalation)
+
     def _store(self, unit: _Unit, ticket: Ticket, *, expected: int | None) -> None:
-        calendar = self._calendar_of(unit.snapshot, ticket)
-        next_due = esc.next_timer(ticket, calendar, policy=self.config.escalation)
+        next_due = self._next_due(unit.snapshot, ticket)
         if expected is None:
             unit.tx.insert_ticket(ticket, next_due_at=next_due)
         else:
@@ -652,12 +701,11 @@ class Tickets:
         )
 
     def _route(
-        self, tx: Transaction, snapshot: _Snapshot, data: TicketInput
+        self, tx: Transaction, snapshot: _Snapshot, data: TicketInput, batch: _Batch | None = None
     ) -> tuple[TicketFacts, RoutingDecision, Customer | None]:
         customer = None
         if data.customer_id is not None:
-            raw = tx.get_resource("customer", data.customer_id)
-            customer = structure(raw, Customer) if raw is not None else None
+            customer = snapshot.customer(tx, data.customer_id)
         facts = TicketFacts(
             category=data.category,
             priority=data.priority,
@@ -679,10 +727,13 @@ class Tickets:
         if team is not None:
             counts: dict[str, int] = {}
             if team.strategy in ("least_loaded", "skills"):
-                counts = tx.open_ticket_counts(
-                    list(team.members), sorted(self._desk.config.lifecycle.stop_statuses)
-                )
-            last = tx.get_state(f"round_robin:{team.id}")
+                counts = self._open_counts(tx, list(team.members), batch)
+            if batch is None:
+                last = tx.get_state(f"round_robin:{team.id}")
+            elif team.id in batch.round_robin:
+                last = batch.round_robin[team.id]
+            else:
+                last = batch.round_robin[team.id] = tx.get_state(f"round_robin:{team.id}")
             decision = route(
                 snapshot.rules,
                 facts,
@@ -693,6 +744,20 @@ class Tickets:
                 round_robin={team.id: last} if last else {},
             )
         return facts, decision, customer
+
+    def _open_counts(
+        self, tx: Transaction, agent_ids: list[str], batch: _Batch | None
+    ) -> dict[str, int]:
+        done = sorted(self._desk.config.lifecycle.stop_statuses)
+        if batch is None:
+            return tx.open_ticket_counts(agent_ids, done)
+        stored = batch.stored_load
+        missing = [a for a in agent_ids if a not in stored]
+        if missing:
+            found = tx.open_ticket_counts(missing, done)
+            stored.update({a: found.get(a, 0) for a in missing})
+        added = batch.added_load
+        return {a: stored[a] + added.get(a, 0) for a in agent_ids if stored[a] or a in added}
 
     @_retrying
     def create(self, body: Mapping[str, Any]) -> Ticket:
@@ -706,8 +771,8 @@ class Tickets:
         return ticket
 
     def _create(self, unit: _Unit, data: TicketInput, *, linked: tuple[str, ...] = ()) -> Ticket:
-        desk, tx, snapshot, now = self._desk, unit.tx, unit.snapshot, unit.now
-        facts, decision, customer = self._route(tx, snapshot, data)
+        desk, tx, snapshot, now, batch = self._desk, unit.tx, unit.snapshot, unit.now, unit.batch
+        facts, decision, customer = self._route(tx, snapshot, data, batch)
         priority = decision.set_priority or data.priority
         facts = attrs.evolve(facts, priority=priority)
         category = snapshot.categories[data.category]
@@ -715,7 +780,7 @@ class Tickets:
             category, snapshot.policies, facts, lifecycle=desk.config.lifecycle
         )
         calendar = snapshot.calendar(targets.calendar_id)
-        number = tx.next_ticket_number(now.year)
+        number = batch.take_number() if batch is not None else tx.next_ticket_number(now.year)
         agent = snapshot.agents.get(decision.agent) if decision.agent else None
         ticket = wf.open_ticket(
             id=new_id("ticket"),
@@ -746,17 +811,24 @@ class Tickets:
             attachments=tuple(a.attachment for a in data.attachments),
             linked_tickets=linked,
         )
-        desk._store(unit, ticket, expected=None)
-        for item in data.attachments:
-            tx.insert_attachment(
-                item.attachment,
-                ticket_id=ticket.id,
-                comment_id=None,
-                data=item.data,
-                created_at=now,
-            )
-        if decision.team and decision.agent and decision.round_robin.get(decision.team):
-            tx.set_state(f"round_robin:{decision.team}", decision.round_robin[decision.team])
+        if batch is not None:
+            batch.tickets.append((ticket, desk._next_due(snapshot, ticket)))
+            batch.attachments.extend((ticket.id, item) for item in data.attachments)
+            holder = ticket.assigned_to.agent_id if ticket.assigned_to else None
+            if holder is not None and ticket.status not in desk.config.lifecycle.stop_statuses:
+                batch.added_load[holder] = batch.added_load.get(holder, 0) + 1
+            if decision.team and decision.agent and decision.round_robin.get(decision.team):
+                batch.round_robin[decision.team] = decision.round_robin[decision.team]
+                batch.dirty.add(decision.team)
+        else:
+            desk._store(unit, ticket, expected=None)
+            for item in data.attachments:
+                tx.insert_attachment(
+                    item.attachment, ticket_id=ticket.id, comment_id=None, data=item.data,
+                    created_at=now,
+                )  # fmt: skip
+            if decision.team and decision.agent and decision.round_robin.get(decision.team):
+                tx.set_state(f"round_robin:{decision.team}", decision.round_robin[decision.team])
         routing = _routing_view(decision, snapshot)
         unit.emit("ticket.created", ticket, {"routing": routing})
         if ticket.assigned_to is not None or ticket.team is not None:
@@ -789,6 +861,8 @@ class Tickets:
 
     def _create_batch(self, chunk: Sequence[Mapping[str, Any]], committed: int) -> None:
         with self._desk._write() as unit:
+            tx = unit.tx
+            batch = unit.batch = _Batch(tx.next_ticket_numbers(unit.now.year, len(chunk)))
             for offset, body in enumerate(chunk):
                 try:
                     data = self._parse(body, unit.snapshot)
@@ -797,6 +871,16 @@ class Tickets:
                     error.committed = committed  # type: ignore[attr-defined]
                     raise error from None
                 self._create(unit, data)
+            tx.insert_tickets(batch.tickets)
+            for ticket_id, item in batch.attachments:
+                tx.insert_attachment(
+                    item.attachment, ticket_id=ticket_id, comment_id=None, data=item.data,
+                    created_at=unit.now,
+                )  # fmt: skip
+            for team_id in sorted(batch.dirty):
+                last = batch.round_robin[team_id]
+                if last is not None:
+                    tx.set_state(f"round_robin:{team_id}", last)
 
     def preview(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """What creating this ticket would do, without writing anything: the routing

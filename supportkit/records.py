@@ -13,26 +13,29 @@ from __future__ import annotations
 import json
 import typing
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 import cattrs
 
-__all__ = ["dump", "dumps", "load", "loads", "record_converter"]
+__all__ = ["RecordCache", "dump", "dumps", "load", "loads", "record_converter"]
 
 #: The converter behind :func:`dump` and :func:`load` (separate from the API's).
+#: Its errors name the path of a bad field: :func:`load` is for records that come
+#: from outside (an import file).
 record_converter: Final = cattrs.Converter()
+#: The same, without cattrs' detailed validation (which only improves the error
+#: messages): the backends read back only records they wrote, through :func:`loads`.
+_trusted_converter: Final = cattrs.Converter(detailed_validation=False)
 
 _ONE_US: Final = timedelta(microseconds=1)
 
 
 def _dump_instant(moment: datetime) -> str:
-    # Not strftime("%Y"): it does not pad years before 1000, which then neither sort
-    # nor read back.
-    utc = moment.astimezone(UTC)
-    return (
-        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
-        f"{utc.second:02d}.{utc.microsecond:06d}Z"
-    )
+    # isoformat pads the year to four digits (strftime("%Y") does not, and such
+    # instants would neither sort nor read back); "+00:00" becomes "Z".
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def _load_instant(value: Any, _: Any) -> datetime:
@@ -40,20 +43,19 @@ def _load_instant(value: Any, _: Any) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-record_converter.register_unstructure_hook(datetime, _dump_instant)
-record_converter.register_structure_hook(datetime, _load_instant)
-record_converter.register_unstructure_hook(timedelta, lambda d: d // _ONE_US)
-record_converter.register_structure_hook(timedelta, lambda v, _: timedelta(microseconds=v))
-
-
 def _is_frozenset(kind: Any) -> bool:
     return bool(kind is frozenset or typing.get_origin(kind) is frozenset)
 
 
-record_converter.register_unstructure_hook_func(
-    _is_frozenset,
-    lambda v: sorted(record_converter.unstructure(x) for x in v),
-)
+for _converter in (record_converter, _trusted_converter):
+    _converter.register_unstructure_hook(datetime, _dump_instant)
+    _converter.register_structure_hook(datetime, _load_instant)
+    _converter.register_unstructure_hook(timedelta, lambda d: d // _ONE_US)
+    _converter.register_structure_hook(timedelta, lambda v, _: timedelta(microseconds=v))
+    _converter.register_unstructure_hook_func(
+        _is_frozenset,
+        lambda v: sorted(record_converter.unstructure(x) for x in v),
+    )
 
 T = TypeVar("T")
 
@@ -64,7 +66,10 @@ def dump(value: Any) -> Any:
 
 
 def load(data: Any, cls: type[T]) -> T:
-    """The ``cls`` value that :func:`dump` wrote as ``data``."""
+    """The ``cls`` value that :func:`dump` wrote as ``data``.
+
+    Bad data raises cattrs' errors, which name the path of each bad field.
+    """
     return record_converter.structure(data, cls)
 
 
@@ -74,10 +79,55 @@ def dumps(value: Any) -> str:
 
 
 def loads(text: str | bytes, cls: type[T]) -> T:
-    """:func:`load` from JSON text."""
-    return load(json.loads(text), cls)
+    """:func:`load` from JSON text that supportkit wrote (a stored record)."""
+    return _trusted_converter.structure(json.loads(text), cls)
 
 
 def instant_key(moment: datetime) -> str:
     """The sortable text form of an instant used in indexed columns."""
     return _dump_instant(moment)
+
+
+class RecordCache(Generic[T]):
+    """Recently read or written values of one class, by key, with their record text.
+
+    Decoding a ticket's record costs more than reading it, and the same tickets are
+    read again and again (each comment, update and timer reads its ticket; searches
+    repeat). A backend asks :meth:`load` for the value of the text it has just read:
+    if the cache holds that very text for the key, the value decoded (or written)
+    before is returned, otherwise the text is decoded and remembered. Since equal
+    record text means an equal value, the cache can never return a stale value, only
+    miss. Values must be immutable (supportkit's models are frozen). At most ``size``
+    keys are kept; the least recently used go first. Safe to share between threads.
+    """
+
+    def __init__(self, cls: type[T], size: int = 1024) -> None:
+        self.cls = cls
+        self.size = size
+        self._items: dict[str, tuple[str, T]] = {}
+
+    def load(self, key: str, text: str) -> T:
+        """The value of ``text``, the record of ``key``."""
+        items = self._items
+        found = items.pop(key, None)
+        if found is not None and found[0] == text:
+            items[key] = found  # now the most recently used
+            return found[1]
+        value = loads(text, self.cls)
+        self.remember(key, text, value)
+        return value
+
+    def remember(self, key: str, text: str, value: T) -> None:
+        """Note that ``text`` is the record of ``value``, stored under ``key``."""
+        items = self._items
+        items.pop(key, None)
+        items[key] = (text, value)
+        while len(items) > self.size:
+            try:
+                del items[next(iter(items))]
+            except (KeyError, RuntimeError, StopIteration):  # another thread got there
+                break
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self._items.clear()

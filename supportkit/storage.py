@@ -262,6 +262,28 @@ class Transaction(ABC):
         :raises AlreadyExists: the id or number is already taken.
         """
 
+    def next_ticket_numbers(self, year: int, count: int) -> int:
+        """Reserve ``count`` consecutive sequence numbers of ``year``; returns the first.
+
+        For bulk imports. The default takes them one at a time from
+        :meth:`next_ticket_number`; a backend can do it in one statement.
+        """
+        first = self.next_ticket_number(year)
+        for _ in range(count - 1):
+            self.next_ticket_number(year)
+        return first
+
+    def insert_tickets(self, tickets: Sequence[tuple[Ticket, datetime | None]]) -> None:
+        """Store new tickets, each with its ``next_due_at``, in this order.
+
+        For bulk imports. The default calls :meth:`insert_ticket` for each; a backend
+        can send them in one batch (``executemany``, ``COPY``).
+
+        :raises AlreadyExists: an id or number is already taken.
+        """
+        for ticket, next_due_at in tickets:
+            self.insert_ticket(ticket, next_due_at=next_due_at)
+
     @abstractmethod
     def update_ticket(
         self, ticket: Ticket, *, expected_version: int, next_due_at: datetime | None

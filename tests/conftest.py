@@ -1,8 +1,8 @@
 """Shared test configuration.
 
-Hypothesis profiles: ``ci`` (quick, and derandomized so every run tries the same examples), ``dev`` (the default) and
-``thorough``. Pick one with ``HYPOTHESIS_PROFILE=<name>``; when that is unset and
-``CI`` is set, ``ci`` is used.
+Hypothesis profiles: ``ci`` (quick, and derandomized: every run tries the same
+examples), ``dev`` (the default) and ``thorough``. Pick one with
+``HYPOTHESIS_PROFILE=<name>``; when that is unset and ``CI`` is set, ``ci`` is used.
 """
 
 from __future__ import annotations

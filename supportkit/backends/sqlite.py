@@ -373,6 +373,7 @@ class SQLiteStorage(Storage):
         self._closed = False
         # An in-memory database lives in one connection, shared under a lock.
         self._shared_lock = threading.RLock() if path is None else None
+        self._tickets: records.RecordCache[Ticket] = records.RecordCache(Ticket)
         if path is not None:
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -485,7 +486,7 @@ class SQLiteStorage(Storage):
             except sqlite3.Error as exc:
                 raise _translate(exc) from exc
             try:
-                yield _SQLiteTransaction(conn)
+                yield _SQLiteTransaction(conn, self._tickets)
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
@@ -661,8 +662,9 @@ def fts_words(text: str) -> list[str]:
 
 
 class _SQLiteTransaction(Transaction):
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, tickets: records.RecordCache[Ticket]) -> None:
         self.conn = conn
+        self.tickets = tickets
 
     def _run(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> sqlite3.Cursor:
         try:
@@ -680,6 +682,16 @@ class _SQLiteTransaction(Transaction):
         ).fetchone()
         return int(row[0])
 
+    def next_ticket_numbers(self, year: int, count: int) -> int:
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        row = self._run(
+            "INSERT INTO ticket_counters(year, last) VALUES (?, ?) "
+            "ON CONFLICT(year) DO UPDATE SET last = last + excluded.last RETURNING last",
+            (year, count),
+        ).fetchone()
+        return int(row[0]) - count + 1
+
     def raise_ticket_counter(self, year: int, at_least: int) -> None:
         self._run(
             "INSERT INTO ticket_counters(year, last) VALUES (?, ?) "
@@ -695,6 +707,23 @@ class _SQLiteTransaction(Transaction):
             raise AlreadyExists("ticket", ticket.id) from exc
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
+        self.tickets.remember(ticket.id, row["data"], ticket)
+
+    def insert_tickets(self, tickets: Sequence[tuple[Ticket, datetime | None]]) -> None:
+        rows = [_ticket_row(ticket, next_due_at) for ticket, next_due_at in tickets]
+        try:
+            self.conn.execute("SAVEPOINT insert_tickets")
+            self.conn.executemany(_INSERT_TICKET, rows)
+            self.conn.execute("RELEASE insert_tickets")
+        except sqlite3.IntegrityError:
+            # Undo the part that went in, then go one by one to name the taken id.
+            self._run("ROLLBACK TO insert_tickets")
+            self._run("RELEASE insert_tickets")
+            for ticket, next_due_at in tickets:
+                self.insert_ticket(ticket, next_due_at=next_due_at)
+            raise  # not reached: some insert_ticket above raised AlreadyExists
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
 
     def update_ticket(
         self, ticket: Ticket, *, expected_version: int, next_due_at: datetime | None
@@ -703,6 +732,7 @@ class _SQLiteTransaction(Transaction):
         row["expected_version"] = expected_version
         cursor = self._run(_UPDATE_TICKET, row)
         if cursor.rowcount == 1:
+            self.tickets.remember(ticket.id, row["data"], ticket)
             return  # triggers keep the tag index and the agents' load in step
         found = self._run("SELECT version FROM tickets WHERE id = ?", (ticket.id,)).fetchone()
         if found is None:
@@ -712,11 +742,11 @@ class _SQLiteTransaction(Transaction):
     def get_ticket(self, ticket_id: str, *, for_update: bool = False) -> Ticket | None:
         # A write transaction already holds SQLite's one write lock: no row locks needed.
         row = self._run("SELECT data FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
-        return records.loads(row[0], Ticket) if row else None
+        return self.tickets.load(ticket_id, row[0]) if row else None
 
     def get_ticket_by_number(self, number: str) -> Ticket | None:
-        row = self._run("SELECT data FROM tickets WHERE number = ?", (number,)).fetchone()
-        return records.loads(row[0], Ticket) if row else None
+        row = self._run("SELECT id, data FROM tickets WHERE number = ?", (number,)).fetchone()
+        return self.tickets.load(row[0], row[1]) if row else None
 
     def search_tickets(self, query: TicketQuery) -> Page[Ticket]:
         where: list[str] = []
@@ -777,11 +807,12 @@ class _SQLiteTransaction(Transaction):
         total = self._run(f"SELECT COUNT(*) FROM tickets t{sql_where}", params).fetchone()[0]
         offset = (query.page - 1) * query.limit
         rows = self._run(
-            f"SELECT t.data FROM tickets t{sql_where} "
+            f"SELECT t.id, t.data FROM tickets t{sql_where} "
             f"ORDER BY {column} {order} NULLS LAST, t.id {order} LIMIT ? OFFSET ?",
             [*params, query.limit, offset],
         ).fetchall()
-        items = [records.loads(row[0], Ticket) for row in rows]
+        load = self.tickets.load
+        items = [load(row[0], row[1]) for row in rows]
         return Page(items=items, total=int(total), page=query.page, limit=query.limit)
 
     def open_ticket_counts(
