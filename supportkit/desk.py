@@ -175,6 +175,21 @@ class _Snapshot:
         return customer
 
 
+#: A ticket's fields other than those any activity changes (``updated_at``, ``version``).
+_STATE_FIELDS: Final = tuple(
+    f.name for f in attrs.fields(Ticket) if f.name not in ("updated_at", "version")
+)
+
+
+def _only_touched(before: Ticket, after: Ticket) -> bool:
+    """Whether ``after`` differs from ``before`` in nothing but activity fields."""
+    for name in _STATE_FIELDS:
+        old, new = getattr(before, name), getattr(after, name)
+        if old is not new and old != new:
+            return False
+    return True
+
+
 #: How many customers a configuration snapshot keeps in memory.
 _CUSTOMERS_CACHED: Final = 10_000
 
@@ -573,7 +588,16 @@ class Desk:
         calendar = self._calendar_of(snapshot, ticket)
         return esc.next_timer(ticket, calendar, policy=self.config.escalation)
 
-    def _store(self, unit: _Unit, ticket: Ticket, *, expected: int | None) -> None:
+    def _store(
+        self, unit: _Unit, ticket: Ticket, *, expected: int | None, previous: Ticket | None = None
+    ) -> None:
+        if (
+            previous is not None
+            and expected is not None
+            and _only_touched(previous, ticket)
+            and unit.tx.touch_ticket(ticket, expected_version=expected)
+        ):
+            return
         next_due = self._next_due(unit.snapshot, ticket)
         if expected is None:
             unit.tx.insert_ticket(ticket, next_due_at=next_due)
@@ -1601,7 +1625,7 @@ class Comments:
             metadata=data.metadata,
         )
         ticket = attrs.evolve(ticket, version=original.version + 1, updated_at=now)
-        desk._store(unit, ticket, expected=original.version)
+        desk._store(unit, ticket, expected=original.version, previous=original)
         unit.tx.insert_comment(comment)
         self._attach(unit, ticket.id, comment.id, data.attachments)
         unit.emit("comment.added", ticket, comment=comment, visibility=comment.visibility)

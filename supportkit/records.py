@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import typing
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Generic, TypeVar
 
@@ -73,9 +74,15 @@ def load(data: Any, cls: type[T]) -> T:
     return record_converter.structure(data, cls)
 
 
+#: Compact JSON text of plain, acyclic data (what :func:`dump` and ``to_dict`` give).
+to_json: Final[Callable[[Any], str]] = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, check_circular=False
+).encode
+
+
 def dumps(value: Any) -> str:
     """:func:`dump`, as compact JSON text."""
-    return json.dumps(dump(value), separators=(",", ":"), ensure_ascii=False)
+    return to_json(dump(value))
 
 
 def loads(text: str | bytes, cls: type[T]) -> T:

@@ -294,6 +294,19 @@ class Transaction(ABC):
         :raises TicketNotFound: no such ticket.
         """
 
+    def touch_ticket(self, ticket: Ticket, *, expected_version: int) -> bool:
+        """Store ``ticket`` if it differs from the stored one (at ``expected_version``)
+        only in ``updated_at`` and ``version``: a shortcut for activity such as a new
+        comment, which leaves the ticket's indexed state and timers as they are.
+
+        Returns ``False`` when the backend has no such shortcut (the default); the
+        caller then uses :meth:`update_ticket`.
+
+        :raises VersionConflict: the stored version differs.
+        :raises TicketNotFound: no such ticket.
+        """
+        return False
+
     @abstractmethod
     def get_ticket(self, ticket_id: str, *, for_update: bool = False) -> Ticket | None:
         """The ticket with this id; ``for_update`` locks it until the transaction ends."""

@@ -1783,6 +1783,17 @@ class StorageConformance:
                 assert tx.event_seq(event.id) == event.seq
             assert tx.event_seq("no-such-event") is None
 
+    def test_duplicate_event_id_already_exists_and_the_batch_is_not_kept(
+        self, storage: Storage
+    ) -> None:
+        with storage.write() as tx:
+            first = tx.insert_events([_event("ev-1")])
+        with pytest.raises(AlreadyExists) as caught, storage.write() as tx:
+            tx.insert_events([_event("ev-2"), _event("ev-1", at=NOW + _M), _event("ev-3")])
+        assert (caught.value.kind, caught.value.key) == ("event", "ev-1")
+        with storage.read() as tx:
+            assert tx.list_events() == first
+
     def test_list_events_filters(self, storage: Storage) -> None:
         events = [
             _event("e1", ticket_id="t1", customer_id="cust-a"),

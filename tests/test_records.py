@@ -70,3 +70,23 @@ def test_a_rolled_back_write_is_not_read_back(tmp_path: Path) -> None:
         tx.update_ticket(changed, expected_version=made.version, next_due_at=None)
         raise RuntimeError("roll back")
     assert desk.tickets.get(made.id) == made
+
+
+def test_a_comment_touches_the_stored_ticket_in_place(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'support.db'}"
+    clock = Clock()
+    desk = seed(Desk.open(url, clock=clock, load_entrypoints=False))
+    made = desk.tickets.create(seed_ticket(attachments=[]))
+    reply = {"content": "Looking at it.", "author": {"type": "agent", "id": "agent_tech_001"}}
+    desk.comments.add(made.id, reply)  # the first response: the SLA changes too
+    answered = desk.tickets.get(made.id)
+    clock.advance(minutes=5)
+    desk.comments.add(made.id, reply)  # only activity now
+    touched = desk.tickets.get(made.id)
+    assert touched == attrs.evolve(answered, version=answered.version + 1, updated_at=clock.now)
+    # What is stored, read by a desk that has cached nothing, is the same ticket.
+    fresh = Desk.open(url, clock=clock, load_entrypoints=False)
+    assert fresh.tickets.get(made.id) == touched
+    newest = fresh.tickets.search({}, sort="updated_at", order="desc", limit=1)
+    assert [t.id for t in newest.items] == [made.id]
+    assert fresh.tickets.search({"updated_after": clock.now.isoformat()}).total == 1

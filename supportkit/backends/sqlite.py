@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 from urllib.parse import unquote, urlsplit
 
 import attrs
@@ -588,6 +588,10 @@ _INSERT_TICKET: Final = (
     f"INSERT INTO tickets ({', '.join(_TICKET_COLUMNS)}) "
     f"VALUES ({', '.join(':' + c for c in _TICKET_COLUMNS)})"
 )
+_INSERT_EVENT: Final = (
+    "INSERT INTO events(id, type, ticket_id, customer_id, visibility, created_at, data) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 _UPDATE_TICKET: Final = (
     "UPDATE tickets SET "
     + ", ".join(f"{c} = :{c}" for c in _TICKET_COLUMNS if c not in ("id", "number"))
@@ -715,13 +719,13 @@ class _SQLiteTransaction(Transaction):
             self.conn.execute("SAVEPOINT insert_tickets")
             self.conn.executemany(_INSERT_TICKET, rows)
             self.conn.execute("RELEASE insert_tickets")
-        except sqlite3.IntegrityError:
+        except sqlite3.IntegrityError as exc:
             # Undo the part that went in, then go one by one to name the taken id.
             self._run("ROLLBACK TO insert_tickets")
             self._run("RELEASE insert_tickets")
             for ticket, next_due_at in tickets:
                 self.insert_ticket(ticket, next_due_at=next_due_at)
-            raise  # not reached: some insert_ticket above raised AlreadyExists
+            raise _translate(exc) from exc  # not reached: some insert above failed
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
 
@@ -734,10 +738,26 @@ class _SQLiteTransaction(Transaction):
         if cursor.rowcount == 1:
             self.tickets.remember(ticket.id, row["data"], ticket)
             return  # triggers keep the tag index and the agents' load in step
-        found = self._run("SELECT version FROM tickets WHERE id = ?", (ticket.id,)).fetchone()
+        self._conflict(ticket.id, expected_version)
+
+    def touch_ticket(self, ticket: Ticket, *, expected_version: int) -> bool:
+        updated = _key(ticket.updated_at)
+        row = self._run(
+            "UPDATE tickets SET updated_at = ?1, version = ?2,"
+            " data = json_set(data, '$.updated_at', ?1, '$.version', ?2)"
+            " WHERE id = ?3 AND version = ?4 RETURNING data",
+            (updated, ticket.version, ticket.id, expected_version),
+        ).fetchone()
+        if row is None:
+            self._conflict(ticket.id, expected_version)
+        self.tickets.remember(ticket.id, row[0], ticket)
+        return True
+
+    def _conflict(self, ticket_id: str, expected_version: int) -> NoReturn:
+        found = self._run("SELECT version FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
         if found is None:
-            raise TicketNotFound(ticket.id)
-        raise VersionConflict(ticket.id, expected_version, int(found[0]))
+            raise TicketNotFound(ticket_id)
+        raise VersionConflict(ticket_id, expected_version, int(found[0]))
 
     def get_ticket(self, ticket_id: str, *, for_update: bool = False) -> Ticket | None:
         # A write transaction already holds SQLite's one write lock: no row locks needed.
@@ -984,28 +1004,35 @@ class _SQLiteTransaction(Transaction):
     # -- events ------------------------------------------------------------------------
 
     def insert_events(self, events: Sequence[Event]) -> list[Event]:
-        stored = []
-        for event in events:
-            try:
-                cursor = self.conn.execute(
-                    "INSERT INTO events(id, type, ticket_id, customer_id, visibility, "
-                    "created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        event.id,
-                        event.type,
-                        event.ticket_id,
-                        event.customer_id,
-                        event.visibility,
-                        _key(event.created_at),
-                        json.dumps(event.data, separators=(",", ":"), ensure_ascii=False),
-                    ),
-                )
-            except sqlite3.IntegrityError as exc:
-                raise AlreadyExists("event", event.id) from exc
-            except sqlite3.Error as exc:
-                raise _translate(exc) from exc
-            stored.append(_with_seq(event, cursor.lastrowid))
-        return stored
+        rows = [
+            (
+                event.id, event.type, event.ticket_id, event.customer_id, event.visibility,
+                _key(event.created_at), records.to_json(event.data),
+            )
+            for event in events
+        ]  # fmt: skip
+        if not rows:
+            return []
+        try:
+            self.conn.execute("SAVEPOINT insert_events")
+            self.conn.executemany(_INSERT_EVENT, rows)
+            self.conn.execute("RELEASE insert_events")
+        except sqlite3.IntegrityError as exc:
+            self._run("ROLLBACK TO insert_events")
+            self._run("RELEASE insert_events")
+            for event, row in zip(events, rows, strict=True):
+                try:
+                    self.conn.execute(_INSERT_EVENT, row)
+                except sqlite3.IntegrityError as inner:
+                    raise AlreadyExists("event", event.id) from inner
+            raise _translate(exc) from exc  # not reached: some insert above failed
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+        # AUTOINCREMENT under the write lock: one statement's rows take consecutive
+        # numbers, the last of them last_insert_rowid().
+        last = int(self.conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+        first = last - len(rows) + 1
+        return [_with_seq(event, first + offset) for offset, event in enumerate(events)]
 
     def list_events(
         self,
