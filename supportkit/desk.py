@@ -70,7 +70,7 @@ from .models import (
     structure,
     to_dict,
 )
-from .routing import RoutingDecision, TicketFacts, route
+from .routing import RoutingDecision, TicketFacts, decide, plan
 from .signals import BY_EVENT
 from .storage import SORT_FIELDS, Event, Page, Storage, StoredAttachment, TicketQuery, Transaction
 from .validation import (
@@ -744,12 +744,13 @@ class Tickets:
         )
         category = snapshot.categories[data.category]
         # First find the team, then load just what its strategy needs.
-        decision = route(
+        planned = plan(
             snapshot.rules, facts, category=category, teams=snapshot.teams, agents=snapshot.agents
         )
-        team = snapshot.teams.get(decision.team) if decision.team else None
+        team = snapshot.teams.get(planned.team) if planned.team else None
+        counts: dict[str, int] = {}
+        last: str | None = None
         if team is not None:
-            counts: dict[str, int] = {}
             if team.strategy in ("least_loaded", "skills"):
                 counts = self._open_counts(tx, list(team.members), batch)
             if batch is None:
@@ -758,15 +759,14 @@ class Tickets:
                 last = batch.round_robin[team.id]
             else:
                 last = batch.round_robin[team.id] = tx.get_state(f"round_robin:{team.id}")
-            decision = route(
-                snapshot.rules,
-                facts,
-                category=category,
-                teams=snapshot.teams,
-                agents=snapshot.agents,
-                open_counts=counts,
-                round_robin={team.id: last} if last else {},
-            )
+        decision = decide(
+            planned,
+            facts,
+            teams=snapshot.teams,
+            agents=snapshot.agents,
+            open_counts=counts,
+            round_robin={team.id: last} if team is not None and last else {},
+        )
         return facts, decision, customer
 
     def _open_counts(

@@ -52,9 +52,12 @@ from .models import Agent, Category, RoutingRule, RuleConditions, Team
 
 __all__ = [
     "RoutingDecision",
+    "RoutingPlan",
     "TicketFacts",
     "choose_agent",
+    "decide",
     "matches",
+    "plan",
     "route",
 ]
 
@@ -307,35 +310,35 @@ def _first(*values: T | None) -> T | None:
     return next((value for value in values if value is not None), None)
 
 
-def route(
+@attrs.frozen
+class RoutingPlan:
+    """Where the rules and fallbacks send a ticket, before a team picks an agent.
+
+    The first half of :func:`route`. A caller that loads the team's inputs (open
+    ticket counts, round-robin state) from storage asks :func:`plan` first, loads
+    only what :attr:`team` needs, then finishes with :func:`decide`.
+    """
+
+    matched: tuple[RoutingRule, ...]
+    #: The team the ticket goes to (an agent is still to be chosen), if any.
+    team: str | None
+    #: The agent a rule or fallback assigned directly, if any.
+    agent: str | None
+    source: str | None
+    #: The subcategory's ``escalation_threshold`` (the fallback of ``escalate_after``).
+    escalation_threshold: timedelta | None
+    notes: tuple[str, ...]
+
+
+def plan(
     rules: Sequence[RoutingRule],
     facts: TicketFacts,
     *,
     category: Category | None = None,
     teams: Mapping[str, Team] = _EMPTY,
     agents: Mapping[str, Agent] = _EMPTY,
-    open_counts: Mapping[str, int] = _EMPTY,
-    round_robin: Mapping[str, str] = _EMPTY,
-) -> RoutingDecision:
-    """Evaluate ``rules`` for a ticket and decide where it goes.
-
-    See the module documentation for the order of evaluation, how the actions of
-    several matched rules combine and how targets and fallbacks are resolved.
-
-    :param rules: the routing rules, in evaluation order.
-    :param facts: the ticket, as conditions see it.
-    :param category: the ticket's category, for the subcategory's and the category's
-        fallbacks; without it there are none.
-    :param teams: teams by id; assignment targets are looked up here first.
-    :param agents: agents by id; for direct assignment and team members.
-    :param open_counts: open tickets per agent id, for load-based strategies.
-    :param round_robin: per team id, the agent it last assigned a ticket to.
-
-    The returned round-robin state records the chosen agent for *every* team
-    assignment that picked one, whatever the team's strategy: the state then always
-    means "who this team last gave a ticket to", and a team switched to round robin
-    later continues from there. The input mapping is never modified.
-    """
+) -> RoutingPlan:
+    """Match ``rules`` and resolve the assignment target (steps 1–4 of :func:`route`)."""
     matched: list[RoutingRule] = []
     for rule in rules:
         if not rule.active or not matches(rule.conditions, facts):
@@ -375,10 +378,31 @@ def route(
         if target is not None:
             source = candidate_source
             break
+    return RoutingPlan(
+        matched=tuple(matched),
+        team=target.team if target is not None else None,
+        agent=target.agent if target is not None else None,
+        source=source,
+        escalation_threshold=(
+            sub_routing.escalation_threshold if sub_routing is not None else None
+        ),
+        notes=tuple(notes),
+    )
 
+
+def decide(
+    planned: RoutingPlan,
+    facts: TicketFacts,
+    *,
+    teams: Mapping[str, Team] = _EMPTY,
+    agents: Mapping[str, Agent] = _EMPTY,
+    open_counts: Mapping[str, int] = _EMPTY,
+    round_robin: Mapping[str, str] = _EMPTY,
+) -> RoutingDecision:
+    """Finish a :func:`plan`: the planned team picks an agent; the actions combine."""
+    notes = list(planned.notes)
     state = dict(round_robin)
-    team_id = target.team if target is not None else None
-    agent_id = target.agent if target is not None else None
+    team_id, agent_id = planned.team, planned.agent
     if team_id is not None:
         agent_id = choose_agent(
             teams[team_id], agents, open_counts, facts, round_robin.get(team_id)
@@ -388,20 +412,55 @@ def route(
         else:
             state[team_id] = agent_id
 
+    matched = planned.matched
     actions = [rule.actions for rule in matched]
     return RoutingDecision(
         matched_rules=tuple(rule.id for rule in matched),
         team=team_id,
         agent=agent_id,
-        assignment_source=source,
+        assignment_source=planned.source,
         notify=_unique(address for a in actions for address in a.notify),
-        escalate_after=_first(
-            *(a.escalate_after for a in actions),
-            sub_routing.escalation_threshold if sub_routing is not None else None,
-        ),
+        escalate_after=_first(*(a.escalate_after for a in actions), planned.escalation_threshold),
         auto_update_frequency=_first(*(a.auto_update_frequency for a in actions)),
         set_priority=_first(*(a.set_priority for a in actions)),
         add_tags=_unique(tag for rule in matched for tag in rule.actions.add_tags),
         round_robin=state,
         notes=tuple(notes),
     )
+
+
+def route(
+    rules: Sequence[RoutingRule],
+    facts: TicketFacts,
+    *,
+    category: Category | None = None,
+    teams: Mapping[str, Team] = _EMPTY,
+    agents: Mapping[str, Agent] = _EMPTY,
+    open_counts: Mapping[str, int] = _EMPTY,
+    round_robin: Mapping[str, str] = _EMPTY,
+) -> RoutingDecision:
+    """Evaluate ``rules`` for a ticket and decide where it goes.
+
+    See the module documentation for the order of evaluation, how the actions of
+    several matched rules combine and how targets and fallbacks are resolved. The
+    same as :func:`decide` of :func:`plan`.
+
+    :param rules: the routing rules, in evaluation order.
+    :param facts: the ticket, as conditions see it.
+    :param category: the ticket's category, for the subcategory's and the category's
+        fallbacks; without it there are none.
+    :param teams: teams by id; assignment targets are looked up here first.
+    :param agents: agents by id; for direct assignment and team members.
+    :param open_counts: open tickets per agent id, for load-based strategies.
+    :param round_robin: per team id, the agent it last assigned a ticket to.
+
+    The returned round-robin state records the chosen agent for *every* team
+    assignment that picked one, whatever the team's strategy: the state then always
+    means "who this team last gave a ticket to", and a team switched to round robin
+    later continues from there. The input mapping is never modified.
+    """
+    planned = plan(rules, facts, category=category, teams=teams, agents=agents)
+    return decide(
+        planned, facts, teams=teams, agents=agents, open_counts=open_counts,
+        round_robin=round_robin,
+    )  # fmt: skip
