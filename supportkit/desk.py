@@ -828,12 +828,9 @@ class Tickets:
             metadata=data.metadata,
             custom_fields=data.custom_fields,
             tags=data.tags,
-            lifecycle=desk.config.lifecycle,
-        )
-        ticket = attrs.evolve(
-            ticket,
             attachments=tuple(a.attachment for a in data.attachments),
             linked_tickets=linked,
+            lifecycle=desk.config.lifecycle,
         )
         if batch is not None:
             batch.tickets.append((ticket, desk._next_due(snapshot, ticket)))

@@ -22,7 +22,7 @@ from . import escalation as esc
 from . import sla as sla_mod
 from .calendar import BusinessCalendar
 from .lifecycle import DEFAULT_LIFECYCLE, FOLLOW_UP, Lifecycle
-from .models import Agent, Assignee, Contact, Location, Ticket
+from .models import Agent, Assignee, Attachment, Contact, Location, Ticket
 from .routing import RoutingDecision, TicketFacts
 from .sla import SlaTargets
 
@@ -78,6 +78,8 @@ def open_ticket(
     metadata: Mapping[str, Any] | None = None,
     custom_fields: Mapping[str, Any] | None = None,
     tags: tuple[str, ...] = (),
+    attachments: tuple[Attachment, ...] = (),
+    linked_tickets: tuple[str, ...] = (),
     lifecycle: Lifecycle = DEFAULT_LIFECYCLE,
 ) -> Ticket:
     """A new ticket, routed and with its SLA clocks started at ``now``.
@@ -124,6 +126,8 @@ def open_ticket(
         auto_update_frequency=frequency,
         next_update_at=calendar.add(now, frequency) if frequency else None,
         routing_rules=rules,
+        linked_tickets=linked_tickets,
+        attachments=attachments,
     )
 
 
