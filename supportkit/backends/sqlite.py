@@ -715,16 +715,23 @@ class _SQLiteTransaction(Transaction):
 
     def insert_tickets(self, tickets: Sequence[tuple[Ticket, datetime | None]]) -> None:
         rows = [_ticket_row(ticket, next_due_at) for ticket, next_due_at in tickets]
+        self._insert_many(_INSERT_TICKET, rows, "ticket", [ticket.id for ticket, _ in tickets])
+
+    def _insert_many(self, sql: str, rows: Sequence[Any], kind: str, ids: Sequence[str]) -> None:
+        """``executemany``; on a taken id, nothing kept and ``AlreadyExists`` naming it."""
         try:
-            self.conn.execute("SAVEPOINT insert_tickets")
-            self.conn.executemany(_INSERT_TICKET, rows)
-            self.conn.execute("RELEASE insert_tickets")
+            self.conn.execute("SAVEPOINT insert_many")
+            self.conn.executemany(sql, rows)
+            self.conn.execute("RELEASE insert_many")
         except sqlite3.IntegrityError as exc:
             # Undo the part that went in, then go one by one to name the taken id.
-            self._run("ROLLBACK TO insert_tickets")
-            self._run("RELEASE insert_tickets")
-            for ticket, next_due_at in tickets:
-                self.insert_ticket(ticket, next_due_at=next_due_at)
+            self._run("ROLLBACK TO insert_many")
+            self._run("RELEASE insert_many")
+            for key, row in zip(ids, rows, strict=True):
+                try:
+                    self.conn.execute(sql, row)
+                except sqlite3.IntegrityError as inner:
+                    raise AlreadyExists(kind, key) from inner
             raise _translate(exc) from exc  # not reached: some insert above failed
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
@@ -1013,21 +1020,7 @@ class _SQLiteTransaction(Transaction):
         ]  # fmt: skip
         if not rows:
             return []
-        try:
-            self.conn.execute("SAVEPOINT insert_events")
-            self.conn.executemany(_INSERT_EVENT, rows)
-            self.conn.execute("RELEASE insert_events")
-        except sqlite3.IntegrityError as exc:
-            self._run("ROLLBACK TO insert_events")
-            self._run("RELEASE insert_events")
-            for event, row in zip(events, rows, strict=True):
-                try:
-                    self.conn.execute(_INSERT_EVENT, row)
-                except sqlite3.IntegrityError as inner:
-                    raise AlreadyExists("event", event.id) from inner
-            raise _translate(exc) from exc  # not reached: some insert above failed
-        except sqlite3.Error as exc:
-            raise _translate(exc) from exc
+        self._insert_many(_INSERT_EVENT, rows, "event", [event.id for event in events])
         # AUTOINCREMENT under the write lock: one statement's rows take consecutive
         # numbers, the last of them last_insert_rowid().
         last = int(self.conn.execute("SELECT last_insert_rowid()").fetchone()[0])
