@@ -45,7 +45,8 @@ PORTAL_URL = "https://support.example.test/tickets/{number}"
 CUSTOMER = "cust_1234567890"
 OTHER_CUSTOMER = "cust_small"
 AGENT = "agent_tech_001"
-ADAPTERS = ("flask", "django")
+#: "flask-direct" is the Flask extension with ``direct=True`` (the API in front of Flask).
+ADAPTERS = ("flask", "flask-direct", "django")
 
 WSGIApp = Callable[..., Any]
 
@@ -297,14 +298,14 @@ def running_api(
 ) -> Iterator[Api]:
     clock = Clock()
     url, desk, tokens = _database(backend, tmp_path, request, clock)
-    server, dispatch = servers[adapter]
+    server, dispatch = servers["flask" if adapter == "flask-direct" else adapter]
     try:
-        if adapter == "flask":
+        if adapter in ("flask", "flask-direct"):
             assert dispatch is not None
             app = flask.Flask(f"supportkit_tests_{tmp_path.name}")
             app.config["SUPPORTKIT_MAX_BODY_BYTES"] = MAX_BODY_BYTES
             app.config["SUPPORTKIT_PORTAL_URL"] = PORTAL_URL
-            Supportkit(app, desk=desk)
+            Supportkit(app, desk=desk, direct=adapter == "flask-direct")
             dispatch.app = app
             yield Api(adapter, backend, url, desk, clock, server, tokens)
             dispatch.app = None

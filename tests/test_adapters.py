@@ -495,3 +495,146 @@ def test_a_huge_declared_body_is_refused_without_an_html_page(client: Api) -> No
     response = client.request("POST", "/tickets", content=big)
     assert response.status_code == 413
     assert response.headers["content-type"] == PROBLEM
+
+
+# -- Flask, direct=True: the API in front of Flask -------------------------------------------
+
+
+def _wsgi_call(app: Any, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    """The raw WSGI answer: status line, header list, body."""
+    seen: list[Any] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        seen[:] = [status, list(headers)]
+        return lambda data: None
+
+    result = app(environ, start_response)
+    try:
+        body = b"".join(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    return seen[0], seen[1], body
+
+
+def _environs(desk: Desk, ticket_id: str) -> list[dict[str, Any]]:
+    admin, customer = bearer(desk), bearer_customer(desk)
+    json_type = {"Content-Type": "application/json"}
+    cases: list[dict[str, Any]] = [
+        {"path": f"{PREFIX}/openapi.json"},
+        {"path": f"{PREFIX}/openapi.json", "method": "HEAD"},
+        {"path": f"{PREFIX}", "headers": admin},
+        {"path": f"{PREFIX}/", "headers": admin},
+        {"path": f"{PREFIX}//tickets", "headers": admin},
+        {"path": f"//{PREFIX.lstrip('/')}/tickets/{ticket_id}", "headers": admin},
+        {"path": f"{PREFIX}/tickets/{ticket_id}", "headers": admin},
+        {"path": f"{PREFIX}/tickets/{ticket_id}", "method": "HEAD", "headers": admin},
+        {"path": f"{PREFIX}/tickets/{ticket_id}", "headers": customer},
+        {"path": f"{PREFIX}/tickets/{ticket_id}"},
+        {"path": f"{PREFIX}/tickets/{ticket_id}", "headers": {"Authorization": "Bearer nope"}},
+        {"path": f"{PREFIX}/tickets/tkt_missing", "headers": admin},
+        {"path": f"{PREFIX}/no/such/thing", "headers": admin},
+        {"path": f"{PREFIX}/tickets/{ticket_id}", "method": "POST", "headers": admin},
+        {"path": f"{PREFIX}/tickets", "method": "BREW", "headers": admin},  # Flask's 405
+        {"path": f"{PREFIX}/tickets/ünïcode", "headers": admin},
+        {"path": f"{PREFIX}/tickets", "headers": admin,
+         "query_string": "customer_id=cust_1234567890&status=open,in_progress&limit=5&x=%FF&é=1"},
+        {"path": f"{PREFIX}/tickets", "headers": admin, "query_string": "a&b=&b=2&c=%00"},
+        {"path": f"{PREFIX}/tickets", "method": "POST", "headers": {**admin, **json_type},
+         "data": b"{not json"},
+        {"path": f"{PREFIX}/tickets", "method": "POST", "headers": {**admin, **json_type},
+         "data": b"x" * (2 * 1024 * 1024)},
+        {"path": f"{PREFIX}/tickets", "method": "POST",
+         "headers": {**admin, "Content-Type": "text/plain"}, "data": b"{}"},
+        {"path": f"{PREFIX}/tickets", "method": "POST", "headers": {**admin, **json_type},
+         "data": json.dumps({"title": ""}).encode()},
+        {"path": f"{PREFIX}/tickets/{ticket_id}", "method": "PATCH",
+         "headers": {**admin, **json_type, "If-Match": '"nope"'}, "data": b"{}"},
+        {"path": f"{PREFIX}/tickets/{ticket_id}", "headers": admin,
+         "base_url": "https://Desk.Example.TEST:8443/",
+         "environ_overrides": {"SCRIPT_NAME": "/hd/"}},
+        {"path": f"{PREFIX}/tickets/{ticket_id}", "headers": {**admin, "Host": "bücher.test"}},
+    ]  # fmt: skip
+    return [create_environ(**case) for case in cases]
+
+
+def bearer_customer(desk: Desk) -> dict[str, str]:
+    key = create_key(desk, role="customer", customer_id="cust_1234567890")
+    return {"Authorization": f"Bearer {key.token}"}
+
+
+def test_flask_direct_answers_as_the_blueprint_does(desk: Desk) -> None:
+    """Byte for byte: status line, headers in order, body; for each request the two
+    apps (same desk, same clock) answer in turn."""
+    via_flask, direct = flask.Flask("via_flask"), flask.Flask("direct")
+    via_flask.config["SUPPORTKIT_MAX_BODY_BYTES"] = direct.config["SUPPORTKIT_MAX_BODY_BYTES"] = (
+        1024 * 1024
+    )
+    Supportkit(via_flask, desk=desk)
+    Supportkit(direct, desk=desk, direct=True)
+    ticket_id = desk.tickets.create(seed_ticket()).id
+    environs = _environs(desk, ticket_id)
+    for environ in environs:
+        second = {**environ, "wsgi.input": io.BytesIO(environ["wsgi.input"].getvalue())}
+        expected = _wsgi_call(via_flask, environ)
+        got = _wsgi_call(direct, second)
+        assert got == expected, (environ["REQUEST_METHOD"], environ["PATH_INFO"])
+    # A 204 (a delete: one customer each).
+    for name in ("cust_gone_1", "cust_gone_2"):
+        desk.customers.put({"id": name, "name": "Gone", "tier": "standard"})
+    deleted = [
+        _wsgi_call(
+            app, create_environ(f"{PREFIX}/customers/{name}", method="DELETE", headers=bearer(desk))
+        )
+        for app, name in ((via_flask, "cust_gone_1"), (direct, "cust_gone_2"))
+    ]
+    assert deleted[0] == deleted[1] == ("204 NO CONTENT", [], b"")
+    # A create: the same status line and header names; the same body but for ids and
+    # numbers (every create makes a new ticket).
+    headers = {**bearer(desk), "Content-Type": "application/json"}
+    body = json.dumps(seed_ticket(attachments=[])).encode()
+    answers = [
+        _wsgi_call(
+            app, create_environ(f"{PREFIX}/tickets", method="POST", headers=headers, data=body)
+        )
+        for app in (via_flask, direct)
+    ]
+    assert answers[0][0] == answers[1][0] == "201 CREATED"
+    assert [k for k, _ in answers[0][1]] == [k for k, _ in answers[1][1]]
+    created = [json.loads(answer[2])["ticket"] for answer in answers]
+    assert created[1]["urls"]["self"].endswith(created[1]["id"])
+    assert set(created[0]) == set(created[1])
+
+
+def test_flask_direct_leaves_other_paths_to_flask(desk: Desk) -> None:
+    app = flask.Flask("direct_others")
+    Supportkit(app, desk=desk, direct=True)
+    app.add_url_rule("/hello", "hello", lambda: "hi")
+    client = app.test_client()
+    assert client.get("/hello").data == b"hi"
+    missing = client.get("/v1/supportx")
+    assert missing.status_code == 404
+    assert missing.content_type.startswith("text/html")
+    assert client.get(f"{PREFIX}/nowhere").content_type == PROBLEM
+
+
+def test_flask_direct_keeps_the_app_context_and_defers_to_trusted_hosts(desk: Desk) -> None:
+    seen: list[Any] = []
+    app = flask.Flask("direct_context")
+    Supportkit(app, desk=desk, direct=True)
+    api = app.extensions["supportkit"].api
+    original = api.handle
+
+    def handle(request: Any) -> Any:
+        seen.append((current_desk() is desk, flask.has_request_context()))
+        return original(request)
+
+    api.handle = handle
+    client = app.test_client()
+    assert client.get(f"{PREFIX}/openapi.json").status_code == 200
+    assert seen == [(True, False)]  # in front of Flask: an app context, no request
+    app.config["TRUSTED_HOSTS"] = ["trusted.test"]
+    assert client.get(f"{PREFIX}/openapi.json", base_url="http://trusted.test").status_code == 200
+    assert seen[-1] == (True, True)  # through Flask, which checks the host
+    assert client.get(f"{PREFIX}/openapi.json", base_url="http://evil.test").status_code == 400

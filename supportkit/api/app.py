@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Final
@@ -24,6 +25,7 @@ from typing import Any, Final
 import attrs
 
 from .. import plugins as plugin_api
+from .. import signals
 from ..desk import Desk
 from ..errors import (
     AlreadyExists,
@@ -149,6 +151,10 @@ class SupportApi:
         self.portal_url = portal_url
         self.authenticators = plugin_api.authenticators(desk.plugin_manager)
         self.routes: list[Route] = []
+        # The Desk shapes a new ticket (``to_dict``) for its ``ticket.created`` event; the
+        # create handler reuses that shape for its response instead of making it again.
+        self._created = threading.local()
+        signals.ticket_created.connect(self._on_ticket_created, sender=desk, weak=True)
         from . import handlers, operations
 
         handlers.register(self)
@@ -348,16 +354,38 @@ class SupportApi:
     def base(self, request: Request) -> str:
         return request.base_url.rstrip("/") + self.prefix
 
-    def ticket_view(self, ticket: Ticket, request: Request) -> dict[str, Any]:
-        """The seed's ticket shape, with ``urls`` and attachment download links."""
-        data: dict[str, Any] = to_dict(ticket)
+    def _on_ticket_created(self, sender: Any, *, ticket: Ticket, event: Event, **_: Any) -> None:
+        # Sent in the creating thread, right after the commit, before create returns.
+        self._created.last = (ticket, event.data.get("ticket"))
+
+    def created_shape(self, ticket: Ticket) -> dict[str, Any] | None:
+        """``to_dict(ticket)`` as the Desk made it for the ``ticket.created`` event of
+        ``ticket`` (this very object, created in this thread), else ``None``. Not to be
+        changed: it is the event's data."""
+        last = self._created.__dict__.pop("last", None)
+        if last is None or last[0] is not ticket or not isinstance(last[1], dict):
+            return None
+        shape: dict[str, Any] = last[1]
+        return shape
+
+    def ticket_view(
+        self, ticket: Ticket, request: Request, shape: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The seed's ticket shape, with ``urls`` and attachment download links.
+
+        :param shape: ``to_dict(ticket)`` if already made (it is copied, not changed).
+        """
+        data: dict[str, Any] = to_dict(ticket) if shape is None else dict(shape)
         base = self.base(request)
         urls = {"self": f"{base}/tickets/{ticket.id}"}
         if self.portal_url:
             urls["customer_portal"] = self.portal_url.format(number=ticket.number, id=ticket.id)
         data["urls"] = urls
-        for attachment in data.get("attachments") or []:
-            attachment["download_url"] = f"{base}/attachments/{attachment['id']}"
+        attachments = data.get("attachments")
+        if attachments:
+            data["attachments"] = attachments = [dict(a) for a in attachments]
+            for attachment in attachments:
+                attachment["download_url"] = f"{base}/attachments/{attachment['id']}"
         return data
 
     def comment_view(self, comment: Comment, request: Request) -> dict[str, Any]:

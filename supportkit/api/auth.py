@@ -10,6 +10,12 @@ reads configuration) or ``customer`` (bound to one ``customer_id``: sees only th
 customer's tickets and never an internal note). :class:`ApiKeyAuthenticator` is the
 built-in authenticator, registered through the ``supportkit_authenticators`` hook like
 any plugin's.
+
+A verified key is remembered for :data:`VERIFIED_KEY_SECONDS` (5 s) by the process
+that verified it, so a busy client costs one key lookup per five seconds rather than a
+read transaction per request. :func:`revoke_key` forgets the key at once in its own
+process; a key revoked by another process (``supportkit keys revoke`` against the
+database of a running server) stops working there within those five seconds.
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
+import time
+import weakref
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
@@ -36,6 +45,55 @@ __all__ = ["ApiKey", "ApiKeyAuthenticator", "create_key", "revoke_key"]
 ROLES: Final = ("admin", "agent", "customer")
 _KEY: Final = re.compile(r"^sk_([a-z0-9]{12})_([A-Za-z0-9_-]{20,100})$")
 _KIND: Final = "api_key"
+#: How long a process trusts a key it has verified (see the module's doc).
+VERIFIED_KEY_SECONDS: Final = 5.0
+_CACHE_SIZE: Final = 1024  # keys remembered per desk at most
+
+
+class _Verified:
+    """Keys verified against one desk: ``(key id, hash of the secret)`` → (principal,
+    monotonic time of expiry). Plain dict operations, safe across threads."""
+
+    def __init__(self) -> None:
+        self.keys: dict[tuple[str, str], tuple[Principal, float]] = {}
+
+    def get(self, key: tuple[str, str]) -> Principal | None:
+        found = self.keys.get(key)
+        if found is None:
+            return None
+        if found[1] < time.monotonic():
+            self.keys.pop(key, None)
+            return None
+        return found[0]
+
+    def put(self, key: tuple[str, str], principal: Principal) -> None:
+        if len(self.keys) >= _CACHE_SIZE:
+            self.keys.clear()
+        self.keys[key] = (principal, time.monotonic() + VERIFIED_KEY_SECONDS)
+
+    def forget(self, key_id: str) -> None:
+        for key in [k for k in list(self.keys) if k[0] == key_id]:
+            self.keys.pop(key, None)
+
+
+_verified: weakref.WeakKeyDictionary[Any, _Verified] = weakref.WeakKeyDictionary()
+_verified_lock = threading.Lock()
+
+
+def _verified_for(desk: Any) -> _Verified:
+    try:
+        return _verified[desk]
+    except KeyError:
+        with _verified_lock:
+            return _verified.setdefault(desk, _Verified())
+
+
+def forget_verified_keys() -> None:
+    """Forget every verified key of this process (each is looked up again on its next
+    request)."""
+    with _verified_lock:
+        for verified in list(_verified.values()):
+            verified.keys.clear()
 
 
 @attrs.frozen
@@ -94,9 +152,14 @@ def create_key(
 
 
 def revoke_key(desk: Desk, key_id: str) -> bool:
-    """Delete a key; whether it existed."""
+    """Delete a key; whether it existed. This process stops accepting it at once;
+    others within :data:`VERIFIED_KEY_SECONDS`."""
     with desk.storage.write() as tx:
-        return tx.delete_resource(_KIND, key_id)
+        found = tx.delete_resource(_KIND, key_id)
+    with _verified_lock:
+        for verified in list(_verified.values()):
+            verified.forget(key_id)
+    return found
 
 
 def list_keys(desk: Desk) -> list[dict[str, Any]]:
@@ -117,16 +180,23 @@ class ApiKeyAuthenticator(Authenticator):
         if match is None:
             return None
         key_id, secret = match.groups()
+        hashed = _hash(secret)
+        verified = _verified_for(desk)
+        principal = verified.get((key_id, hashed))
+        if principal is not None:
+            return principal
         with desk.storage.read() as tx:
             record = tx.get_resource(_KIND, key_id)
-        if record is None or not hmac.compare_digest(record["hash"], _hash(secret)):
+        if record is None or not hmac.compare_digest(record["hash"], hashed):
             return None
-        return Principal(
+        principal = Principal(
             role=record["role"],
             customer_id=record.get("customer_id"),
             agent_id=record.get("agent_id"),
             key_id=key_id,
         )
+        verified.put((key_id, hashed), principal)
+        return principal
 
 
 @hookimpl

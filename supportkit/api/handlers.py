@@ -71,9 +71,12 @@ def _visible_ticket(ctx: Context, ticket_id: str) -> Ticket:
     return ticket
 
 
-def _ticket_response(ctx: Context, ticket: Ticket, status: int = 200) -> Response:
+def _ticket_response(
+    ctx: Context, ticket: Ticket, status: int = 200, shape: Mapping[str, Any] | None = None
+) -> Response:
     api = ctx.api
-    return _ok({"ticket": api.ticket_view(ticket, ctx.request)}, status, (api.etag(ticket),))
+    view = api.ticket_view(ticket, ctx.request, shape)
+    return _ok({"ticket": view}, status, (api.etag(ticket),))
 
 
 def _summary(ctx: Context, ticket: Ticket) -> dict[str, Any]:
@@ -136,7 +139,7 @@ def register(api: SupportApi) -> None:
             body = {**body, "customer_id": ctx.customer}
         ticket = ctx.desk.tickets.create(body)
         headers = (("Location", f"{api.base(ctx.request)}/tickets/{ticket.id}"),)
-        response = _ticket_response(ctx, ticket, 201)
+        response = _ticket_response(ctx, ticket, 201, api.created_shape(ticket))
         return Response(response.status, response.headers + headers, response.body)
 
     @api.route("POST", "/tickets/preview")
