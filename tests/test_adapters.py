@@ -175,6 +175,28 @@ def test_flask_leaves_the_host_apps_routes_alone(desk: Desk) -> None:
     assert missing.content_type.startswith("text/html")
 
 
+@pytest.mark.parametrize("direct", [False, True])
+def test_flask_answers_an_unknown_method_below_the_prefix_with_a_problem(
+    desk: Desk, direct: bool
+) -> None:
+    app = flask.Flask("host")
+
+    @app.route("/dav", methods=["PROPFIND"])
+    def dav() -> str:
+        return "the host's"
+
+    Supportkit(app, desk=desk, direct=direct)
+    client = app.test_client()
+    for method in ("BREW", "PROPFIND"):
+        response = client.open(f"{PREFIX}/tickets", method=method, headers=bearer(desk))
+        assert response.status_code == 405
+        assert response.content_type == PROBLEM
+        assert json.loads(response.get_data())["status"] == 405
+    # Elsewhere such methods stay the host's business.
+    assert client.open("/dav", method="PROPFIND").get_data(as_text=True) == "the host's"
+    assert client.open("/elsewhere", method="BREW").content_type.startswith("text/html")
+
+
 def test_flask_max_content_length_does_not_answer_below_the_prefix(desk: Desk) -> None:
     """The host's MAX_CONTENT_LENGTH would make Werkzeug answer an HTML 413; below the
     prefix the API's own limit applies, and refuses in problem+json."""
@@ -536,7 +558,7 @@ def _environs(desk: Desk, ticket_id: str) -> list[dict[str, Any]]:
         {"path": f"{PREFIX}/tickets/tkt_missing", "headers": admin},
         {"path": f"{PREFIX}/no/such/thing", "headers": admin},
         {"path": f"{PREFIX}/tickets/{ticket_id}", "method": "POST", "headers": admin},
-        {"path": f"{PREFIX}/tickets", "method": "BREW", "headers": admin},  # Flask's 405
+        {"path": f"{PREFIX}/tickets", "method": "BREW", "headers": admin},
         {"path": f"{PREFIX}/tickets/ünïcode", "headers": admin},
         {"path": f"{PREFIX}/tickets", "headers": admin,
          "query_string": "customer_id=cust_1234567890&status=open,in_progress&limit=5&x=%FF&é=1"},

@@ -147,8 +147,11 @@ class Supportkit:
         state = SupportkitState(desk=desk, api=api, owns_desk=owns)
         app.extensions[EXTENSION] = state
         app.register_blueprint(_blueprint(api.prefix))
-        if self.direct:
-            app.wsgi_app = DirectMount(app, app.wsgi_app, api)  # type: ignore[method-assign]
+        # Without direct=True, only requests with a method Flask's routing cannot take
+        # (WebDAV's, made-up ones) are answered in front of Flask: the API's problem+json
+        # 405 rather than Flask's HTML page.
+        mount = DirectMount(app, app.wsgi_app, api, only_unknown_methods=not self.direct)
+        app.wsgi_app = mount  # type: ignore[method-assign]
         return state
 
 
@@ -274,7 +277,7 @@ def _read(stream: IO[bytes], limit: int) -> bytes:
 
 
 StartResponse = Callable[..., Any]
-_METHODS: Final = frozenset(METHODS)  # others get Flask's 405, as through the blueprint
+_METHODS: Final = frozenset(METHODS)  # the methods the blueprint's view takes
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
@@ -285,9 +288,15 @@ class DirectMount:
     It answers with the same status line, headers and body as the blueprint's view does
     through Flask (a test runs the API suite through both), without Flask's request
     context, routing and response object. An app context is pushed around the API call.
+    With ``only_unknown_methods`` (the extension's default), it answers only requests
+    whose method the blueprint's view does not take, which Flask would answer with an
+    HTML 405; the API answers them with its problem+json 405.
     """
 
-    def __init__(self, app: flask.Flask, wsgi_app: WsgiApp, api: SupportApi) -> None:
+    def __init__(
+        self, app: flask.Flask, wsgi_app: WsgiApp, api: SupportApi, *, only_unknown_methods: bool
+    ) -> None:
+        self.only_unknown_methods = only_unknown_methods
         self.app = app
         self.wsgi_app = wsgi_app
         self.api = api
@@ -298,11 +307,10 @@ class DirectMount:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         raw = environ.get("PATH_INFO") or ""
         path = "/" + raw.lstrip("/") if raw.isascii() else "/" + _wsgi_text(raw).lstrip("/")
-        if (
-            not (path == self.prefix or path.startswith(self._prefix_slash))
-            or environ.get("REQUEST_METHOD", "GET").upper() not in _METHODS
-            or self._via_flask()
-        ):
+        if not (path == self.prefix or path.startswith(self._prefix_slash)):
+            return self.wsgi_app(environ, start_response)
+        known = environ.get("REQUEST_METHOD", "GET").upper() in _METHODS
+        if known and (self.only_unknown_methods or self._via_flask()):
             return self.wsgi_app(environ, start_response)
         api = self.api
         with self.app.app_context():
