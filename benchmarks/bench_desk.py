@@ -1432,8 +1432,12 @@ def pg_templates(bench: PgBench) -> list[dict[str, Any]]:
 
 def protocol_trace(conn: Any, action: Callable[[], object], times: int) -> tuple[float, float]:
     """(round trips, statements) per call of ``action``, from libpq's protocol trace of
-    ``conn``: a round trip is a run of client messages followed by the server's answer,
-    a statement a ``Bind`` or simple ``Query`` message."""
+    ``conn``. A statement is a ``Bind`` or simple ``Query`` message. A round trip is a
+    time the client waits for the server: it asks for answers (``Sync``, ``Flush``, a
+    simple ``Query``, ``CopyDone``), the server answers, and only then does the client
+    send anything else (a ``Flush`` right after its own ``Sync`` is part of the same
+    wait). In pipeline mode the server may answer while the client is still sending,
+    so server messages between client ones are not by themselves a round trip."""
     with tempfile.TemporaryFile("w+") as out:
         conn.pgconn.trace(out.fileno())
         conn.pgconn.set_trace_flags(1)  # PQTRACE_SUPPRESS_TIMESTAMPS
@@ -1444,16 +1448,24 @@ def protocol_trace(conn: Any, action: Callable[[], object], times: int) -> tuple
             conn.pgconn.untrace()
         out.seek(0)
         trips = statements = 0
-        last = ""
+        asked = answered = False
         for line in out:
             direction, _, rest = line.partition("\t")
             rest = rest.split("\t", 1)[-1]
-            if direction == "F":
-                if rest.startswith(("Bind", "Query")):
-                    statements += 1
-            elif direction == "B" and last == "F":
+            if direction == "B":
+                answered = answered or asked
+                continue
+            if direction != "F":
+                continue
+            if asked and answered and not rest.startswith("Flush"):
                 trips += 1
-            last = direction or last
+                asked = answered = False
+            if rest.startswith(("Bind", "Query")):
+                statements += 1
+            if rest.startswith(("Sync", "Flush", "Query", "CopyDone")):
+                asked = True
+        if asked:
+            trips += 1
     return trips / times, statements / times
 
 
@@ -1470,8 +1482,15 @@ class PgSingle:
     raw_statements_per_insert: float
     profile_seconds: float
     breakdown: list[tuple[str, float, float]]
+    # The customer search (on this small database: the statements are the same) and
+    # one create_many batch of PG_TRACE_BATCH tickets, from the same trace.
+    trips_per_search: float = 0.0
+    statements_per_search: float = 0.0
+    trips_per_batch: float = 0.0
+    statements_per_batch: float = 0.0
 
 
+PG_TRACE_BATCH = 100
 PG_BREAKDOWN = (
     ("validate the body (parse_ticket)", "parse_ticket", "validation.py"),
     ("route (_route)", "_route", "desk.py"),
@@ -1567,6 +1586,15 @@ def pg_bench_single(mode: PgMode, bench: PgBench) -> PgSingle:
         pass
     result.trips_per_create, result.statements_per_create = protocol_trace(
         conn, lambda: desk.tickets.create(plain), 20
+    )
+    result.trips_per_search, result.statements_per_search = protocol_trace(
+        conn, lambda: desk.tickets.search(SEARCH_FILTERS, sort=SEARCH_SORT, limit=25), 20
+    )
+    desk.tickets.create_many(bodies(PG_TRACE_BATCH), batch_size=PG_TRACE_BATCH)
+    result.trips_per_batch, result.statements_per_batch = protocol_trace(
+        conn,
+        lambda: desk.tickets.create_many(bodies(PG_TRACE_BATCH), batch_size=PG_TRACE_BATCH),
+        3,
     )
     rows = iter(cloner.many(20))
     result.raw_trips_per_insert, result.raw_statements_per_insert = protocol_trace(
@@ -1668,7 +1696,9 @@ class PgSearch:
     big_total: int
     matches: int
     desk_ms: list[float]
+    desk_cold_ms: list[float]  # the backend's decoded-ticket cache cleared before each
     raw_ms: list[float]  # the desk's two statements in one read transaction, no decoding
+    raw_pipelined_ms: list[float]  # the two statements sent together, no transaction
     decode_ms: list[float]
     explain: list[tuple[str, str, list[str]]]  # (what, sql, EXPLAIN ANALYZE lines)
     create_ms: list[float]
@@ -1679,7 +1709,7 @@ PG_WHERE = "t.customer_id = ANY(%s) AND t.status = ANY(%s) AND t.priority_rank =
 # The desk's statements, as search_tickets builds them for these filters.
 PG_COUNT_SQL = f"SELECT COUNT(*) FROM tickets t WHERE {PG_WHERE}"
 PG_PAGE_SQL = (
-    f"SELECT t.data FROM tickets t WHERE {PG_WHERE} "
+    f"SELECT t.id, t.data FROM tickets t WHERE {PG_WHERE} "
     "ORDER BY t.created_at DESC NULLS LAST, t.id DESC LIMIT %s OFFSET %s"
 )
 
@@ -1744,10 +1774,17 @@ def pg_bench_search(mode: PgMode, bench: PgBench, templates: list[dict[str, Any]
     page_params = [*params, 25, 0]
     matches = raw.execute(PG_COUNT_SQL, params).fetchone()[0]
     assert matches == some.total, (matches, some.total)
-    page_data = [row[0] for row in raw.execute(PG_PAGE_SQL, page_params)]
+    page_data = [row[1] for row in raw.execute(PG_PAGE_SQL, page_params)]
     assert [records.loads(d, Ticket).id for d in page_data] == [t.id for t in some.items]
 
     def desk_search() -> object:
+        return desk.tickets.search(SEARCH_FILTERS, sort=SEARCH_SORT, limit=25)
+
+    cache = getattr(desk.storage, "_tickets", None)  # the backend's decoded-ticket cache
+
+    def desk_search_cold() -> object:
+        if cache is not None:
+            cache.clear()
         return desk.tickets.search(SEARCH_FILTERS, sort=SEARCH_SORT, limit=25)
 
     def raw_search() -> object:
@@ -1756,11 +1793,26 @@ def pg_bench_search(mode: PgMode, bench: PgBench, templates: list[dict[str, Any]
             rows = raw.execute(PG_PAGE_SQL, page_params).fetchall()
         return total, rows
 
+    def raw_pipelined() -> object:
+        with raw.pipeline():
+            counted = raw.execute(PG_COUNT_SQL, params)
+            paged = raw.execute(PG_PAGE_SQL, page_params)
+        return counted.fetchone()[0], paged.fetchall()
+
     def decode() -> object:
         return [records.loads(d, Ticket) for d in page_data]
 
     log(f"pg search: {mode.search_runs} runs of each variant")
-    got = interleaved({"desk": desk_search, "raw": raw_search, "decode": decode}, mode.search_runs)
+    got = interleaved(
+        {
+            "desk": desk_search,
+            "desk_cold": desk_search_cold,
+            "raw": raw_search,
+            "raw_pipelined": raw_pipelined,
+            "decode": decode,
+        },
+        mode.search_runs,
+    )
     explain = []
     for what, sql, args in (("COUNT(*)", PG_COUNT_SQL, params), ("page", PG_PAGE_SQL, page_params)):
         lines = [
@@ -1785,7 +1837,9 @@ def pg_bench_search(mode: PgMode, bench: PgBench, templates: list[dict[str, Any]
         big_total=big.total,
         matches=int(matches),
         desk_ms=got["desk"],
+        desk_cold_ms=got["desk_cold"],
         raw_ms=got["raw"],
+        raw_pipelined_ms=got["raw_pipelined"],
         decode_ms=got["decode"],
         explain=explain,
         create_ms=create_ms,
@@ -1864,6 +1918,12 @@ def main_postgresql(options: argparse.Namespace) -> int:
         f"{single.raw_trips_per_insert:.1f} round trips"
     )
     print(
+        f"Protocol trace: desk.tickets.search sends {single.statements_per_search:.1f} "
+        f"statements in {single.trips_per_search:.1f} round trips; create_many, one batch of "
+        f"{PG_TRACE_BATCH}: {single.statements_per_batch:.1f} statements in "
+        f"{single.trips_per_batch:.1f} round trips"
+    )
+    print(
         f"cProfile of {mode.profile} tickets.create ({single.profile_seconds:.1f} s under the "
         "profiler): top 15 by cumulative time"
     )
@@ -1904,8 +1964,10 @@ def main_postgresql(options: argparse.Namespace) -> int:
     print("  " + "-" * (len(header) - 2))
     for name, samples in (
         ("desk.tickets.search", search.desk_ms),
+        ("desk.tickets.search, decoded-ticket cache cleared first", search.desk_cold_ms),
         ("raw: the desk's COUNT + page in one transaction", search.raw_ms),
-        ("records.loads × 25 (the desk's decoding)", search.decode_ms),
+        ("raw: COUNT + page pipelined, no BEGIN/COMMIT", search.raw_pipelined_ms),
+        ("records.loads × 25 (decoding without the cache)", search.decode_ms),
     ):
         print(
             f"  {name:<58} {fmt_ms(statistics.median(samples)):>10} "
