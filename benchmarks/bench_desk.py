@@ -400,6 +400,9 @@ class SingleWrites:
     raw_ticket: Rates
     comment: Rates
     raw_comment: Rates
+    # What a comment must write at the least, done raw: the comment row, the ticket's
+    # updated_at/version stamp and the comment.added event row, in one transaction.
+    raw_comment_floor: Rates = field(default_factory=Rates)
     comment_profile: str = ""
 
 
@@ -475,6 +478,32 @@ def bench_single_writes(mode: Mode, tmp: Path) -> SingleWrites:
 
         return insert
 
+    event_id = desk.events.list(limit=1000)[-1].id  # the template comment's event
+    event_row = stored_row(desk_path, "events", event_id)
+    event_columns = [c for c in event_row if c != "seq"]
+    event_sql = (
+        f"INSERT INTO events ({', '.join(event_columns)}) "
+        f"VALUES ({', '.join('?' * len(event_columns))})"
+    )
+    stamp_sql = (
+        "UPDATE tickets SET updated_at = ?1, version = version + 1,"
+        " data = json_set(data, '$.updated_at', ?1, '$.version', version + 1) WHERE id = ?2"
+    )
+    stamp = event_row["created_at"]
+
+    def raw_comment_floor(rows: Iterator[tuple[Any, ...]]) -> Callable[[], None]:
+        def insert() -> None:
+            row = next(rows)
+            ticket_id = row[columns.index("ticket_id")]
+            event = {**event_row, "id": new_id("evt"), "ticket_id": ticket_id}
+            raw.execute("BEGIN IMMEDIATE")
+            raw.execute(comment_sql, row)
+            raw.execute(stamp_sql, (stamp, ticket_id))
+            raw.execute(event_sql, tuple(event[c] for c in event_columns))
+            raw.execute("COMMIT")
+
+        return insert
+
     counter = iter(range(10**9))
 
     def desk_comment() -> None:
@@ -483,10 +512,16 @@ def bench_single_writes(mode: Mode, tmp: Path) -> SingleWrites:
     for _ in range(20):
         desk_comment()
     raw_comment(comment_rows(20))()
+    raw_comment_floor(comment_rows(20))()
     log(f"comments: {mode.rounds} rounds × {n} comments per side")
     for r in range(mode.rounds):
         rows = comment_rows(n)
-        sides = [(result.comment, desk_comment), (result.raw_comment, raw_comment(rows))]
+        floor_rows = comment_rows(n)
+        sides = [
+            (result.comment, desk_comment),
+            (result.raw_comment, raw_comment(rows)),
+            (result.raw_comment_floor, raw_comment_floor(floor_rows)),
+        ]
         shift = r % len(sides)
         for rates, action in sides[shift:] + sides[:shift]:
             rates.per_round.append(timed_rate(n, action))
@@ -682,6 +717,7 @@ class Search:
     big_total: int
     matches: int
     desk_ms: list[float]
+    desk_cold_ms: list[float]  # the backend's decoded-ticket cache cleared before each
     decode_ms: list[float]
     desk_with_index_ms: list[float] | None  # None: the stock schema has the index
     desk_analyzed_ms: list[float]
@@ -903,6 +939,10 @@ def bench_search(mode: Mode, tmp: Path) -> Search:
     def desk_search() -> object:
         return desk.tickets.search(SEARCH_FILTERS, sort=SEARCH_SORT, limit=25)
 
+    def desk_search_cold() -> object:
+        desk.storage._tickets.clear()  # type: ignore[attr-defined]  # every record decoded
+        return desk.tickets.search(SEARCH_FILTERS, sort=SEARCH_SORT, limit=25)
+
     raw = raw_connect(path)
     where, params = search_where()
     count_sql = f"SELECT COUNT(*) FROM tickets t WHERE {where}"
@@ -957,13 +997,14 @@ def bench_search(mode: Mode, tmp: Path) -> Search:
     log(f"search: {stock}, {runs} runs of each variant")
     variants: dict[str, Callable[[], object]] = {
         "desk": desk_search,
+        "desk_cold": desk_search_cold,
         "decode": decode,
         "count": lambda: raw.execute(count_sql, params).fetchone(),
         "page": lambda: raw.execute(verbatim, page_params).fetchall(),
     }
     variants.update({name: raw_query(sql) for name, sql in stock_sqls.items()})
     got = interleaved(variants, runs)
-    desk_ms, decode_ms = got["desk"], got["decode"]
+    desk_ms, desk_cold_ms, decode_ms = got["desk"], got["desk_cold"], got["decode"]
     split = [("COUNT(*) alone", got["count"]), ("page query alone", got["page"])]
     results += [(name, stock, got[name], plans_of(sql)) for name, sql in stock_sqls.items()]
 
@@ -1066,6 +1107,7 @@ def bench_search(mode: Mode, tmp: Path) -> Search:
         big_total=big.total,
         matches=matches,
         desk_ms=desk_ms,
+        desk_cold_ms=desk_cold_ms,
         decode_ms=decode_ms,
         desk_with_index_ms=desk_with_index_ms,
         desk_analyzed_ms=desk_analyzed_ms,
@@ -1157,6 +1199,8 @@ def main(argv: list[str] | None = None) -> int:
         ("tickets.create, body with a 33 B attachment", single.create_attachment,
          single.raw_ticket),
         ("comments.add", single.comment, single.raw_comment),
+        ("comments.add against comment + stamp + event", single.comment,
+         single.raw_comment_floor),
     )  # fmt: skip
     for label, desk_rates, raw_rates in rows:
         print(
@@ -1223,7 +1267,8 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     line("desk.tickets.search", "stock", search.desk_ms)
-    line("  of which records.loads × 25", "", search.decode_ms)
+    line("desk.tickets.search, decoded-ticket cache cleared", "stock", search.desk_cold_ms)
+    line("  records.loads × 25 (decoding without the cache)", "", search.decode_ms)
     for what, samples in search.split:
         line(f"  of which the SQL: {what}", "stock", samples)
     if search.desk_with_index_ms is not None:
@@ -1285,7 +1330,8 @@ def main(argv: list[str] | None = None) -> int:
         (
             f"comments.add ≥ {GOAL_COMMENT}× raw one-row transactions",
             f"{comment_x:.2f}× ({fmt_rate(single.comment.median)} vs "
-            f"{fmt_rate(single.raw_comment.median)}/s)",
+            f"{fmt_rate(single.raw_comment.median)}/s; the raw floor of comment + stamp + "
+            f"event: {single.raw_comment_floor.median / single.raw_comment.median:.2f}×)",
             comment_x >= GOAL_COMMENT,
         ),
         (
@@ -1296,7 +1342,8 @@ def main(argv: list[str] | None = None) -> int:
         ),
         (
             f"search median ≤ {GOAL_SEARCH_MS:g} ms ({search.tickets:,} tickets)",
-            f"{fmt_ms(desk_median)} ms",
+            f"{fmt_ms(desk_median)} ms (decoded-ticket cache cleared first: "
+            f"{fmt_ms(statistics.median(search.desk_cold_ms))} ms)",
             desk_median <= GOAL_SEARCH_MS,
         ),
         (

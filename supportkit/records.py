@@ -11,6 +11,7 @@ one stored by PostgreSQL.
 from __future__ import annotations
 
 import json
+import types
 import typing
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -57,6 +58,44 @@ for _converter in (record_converter, _trusted_converter):
         _is_frozenset,
         lambda v: sorted(record_converter.unstructure(x) for x in v),
     )
+
+
+# The trusted converter's shortcuts. cattrs dispatches an optional field twice (the
+# None check, then the inner type) and checks tuple items one by one; the backends'
+# own records need neither.
+_PLAIN: Final = (str, int, float, bool)
+
+
+def _optional_of(kind: Any) -> Any:
+    """``X`` for ``X | None`` (either spelling), else ``None``."""
+    if typing.get_origin(kind) not in (typing.Union, types.UnionType):
+        return None
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    return args[0] if len(args) == 1 and len(typing.get_args(kind)) == 2 else None
+
+
+def _is_optional_leaf(kind: Any) -> bool:
+    return _optional_of(kind) in (*_PLAIN, datetime, timedelta)
+
+
+def _optional_leaf(kind: Any) -> Callable[[Any, Any], Any]:
+    inner = _optional_of(kind)
+    if inner is datetime:
+        return lambda v, _: None if v is None else _load_instant(v, None)
+    if inner is timedelta:
+        return lambda v, _: None if v is None else timedelta(microseconds=v)
+    return lambda v, _: v
+
+
+def _is_tuple_of_plain(kind: Any) -> bool:
+    args = typing.get_args(kind)
+    return (
+        typing.get_origin(kind) is tuple and len(args) == 2 and args[1] is ... and args[0] is str
+    )
+
+
+_trusted_converter.register_structure_hook_factory(_is_optional_leaf, _optional_leaf)
+_trusted_converter.register_structure_hook_func(_is_tuple_of_plain, lambda v, _: tuple(v))
 
 T = TypeVar("T")
 
