@@ -89,9 +89,7 @@ def _optional_leaf(kind: Any) -> Callable[[Any, Any], Any]:
 
 def _is_tuple_of_plain(kind: Any) -> bool:
     args = typing.get_args(kind)
-    return (
-        typing.get_origin(kind) is tuple and len(args) == 2 and args[1] is ... and args[0] is str
-    )
+    return typing.get_origin(kind) is tuple and len(args) == 2 and args[1] is ... and args[0] is str
 
 
 _trusted_converter.register_structure_hook_factory(_is_optional_leaf, _optional_leaf)
