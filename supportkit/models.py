@@ -608,13 +608,14 @@ def _strict(kind: type, label: str) -> Callable[[Any, Any], Any]:
         if kind is float and isinstance(value, int):
             return float(value)
         if not isinstance(value, kind):
-            raise TypeError(f"expected {label}, got {_json_type(value)}")
+            raise TypeError(f"expected {label}, got {json_kind(value)}")
         return value
 
     return hook
 
 
-def _json_type(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """What a JSON value is, for error messages: ``"a string"``, ``"null"``, …"""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -635,16 +636,16 @@ def _string_tuple(value: Any, _: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
     if not isinstance(value, list | tuple):
-        raise TypeError(f"expected a string or a list of strings, got {_json_type(value)}")
+        raise TypeError(f"expected a string or a list of strings, got {json_kind(value)}")
     for item in value:
         if not isinstance(item, str):
-            raise TypeError(f"expected a list of strings, found {_json_type(item)}")
+            raise TypeError(f"expected a list of strings, found {json_kind(item)}")
     return tuple(value)
 
 
 def _custom_field_conditions(value: Any, _: Any) -> dict[str, tuple[str, ...]]:
     if not isinstance(value, Mapping):
-        raise TypeError(f"expected an object, got {_json_type(value)}")
+        raise TypeError(f"expected an object, got {json_kind(value)}")
     out: dict[str, tuple[str, ...]] = {}
     for key, item in value.items():
         values = item if isinstance(item, list | tuple) else [item]
@@ -662,7 +663,7 @@ def _any(value: Any, _: Any) -> Any:
 
 def _json_object(value: Any, _: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
-        raise TypeError(f"expected an object, got {_json_type(value)}")
+        raise TypeError(f"expected an object, got {json_kind(value)}")
     return dict(value)
 
 
@@ -722,7 +723,7 @@ def _structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
 
     def hook(value: Any, kind: Any) -> Any:
         if not isinstance(value, Mapping):
-            raise TypeError(f"expected an object, got {_json_type(value)}")
+            raise TypeError(f"expected an object, got {json_kind(value)}")
         if durations:
             value = _fold_twins(value, durations)
         return base(value, kind)
@@ -745,7 +746,7 @@ def structure(data: Any, cls: type[T], *, field: str = "") -> T:
         wrong type or out of range, by its dotted path.
     """
     if not isinstance(data, Mapping):
-        raise ValidationError.for_field(field, f"expected an object, got {_json_type(data)}")
+        raise ValidationError.for_field(field, f"expected an object, got {json_kind(data)}")
     try:
         return converter.structure(data, cls)
     except Exception as exc:  # every cattrs and validator error becomes one of ours

@@ -28,6 +28,7 @@ import attrs
 
 from .errors import FieldError, ValidationError
 from .models import PRIORITIES, Attachment, Author, Category, Contact, Location
+from .models import json_kind as _kind
 
 __all__ = [
     "COMMENT_TYPES",
@@ -296,22 +297,6 @@ class _Reader:
 
 def _path(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list | tuple):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "an object"
-    return type(value).__name__
 
 
 def text_problem(value: str) -> str | None:

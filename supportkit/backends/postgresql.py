@@ -64,7 +64,7 @@ from ..errors import (
     ValidationError,
     VersionConflict,
 )
-from ..models import PRIORITIES, Attachment, Comment, Ticket
+from ..models import Attachment, Comment, Ticket
 from ..storage import (
     Document,
     Event,
@@ -75,6 +75,15 @@ from ..storage import (
     TicketQuery,
     TicketStats,
     Transaction,
+)
+from ._shared import (
+    PRIORITY_RANK,
+    SORT_COLUMNS,
+    STATS_COLUMNS,
+    clock_state,
+    search_words,
+    sla_clause,
+    stats,
 )
 
 __all__ = ["PostgresStorage", "open_postgres"]
@@ -418,18 +427,6 @@ class PostgresStorage(Storage):
 
 # -- the transaction ------------------------------------------------------------------------
 
-_PRIORITY_RANK: Final = {name: rank for rank, name in enumerate(PRIORITIES)}
-_SORT_COLUMNS: Final = {
-    "created_at": "t.created_at",
-    "updated_at": "t.updated_at",
-    "priority": "t.priority_rank",
-    "status": "t.status",
-    "number": "t.number",
-    "escalation_level": "t.escalation_level",
-    "resolution_due": "t.resolution_due",
-    "response_due": "t.response_due",
-}
-_WORD: Final = re.compile(r"\w+", re.UNICODE)
 _COLUMNS: Final = (
     "id", "number", "customer_id", "status", "priority_rank", "category", "subcategory",
     "assignee", "team", "escalation_level", "created_at", "updated_at", "response_due",
@@ -456,12 +453,6 @@ _UPDATE: Final = (
 )
 
 
-def _clock_state(stopped: datetime | None, due: datetime | None, running: bool) -> str:
-    if stopped is not None:
-        return "breached" if due is not None and stopped > due else "met"
-    return "running" if running else "paused"
-
-
 def _values(ticket: Ticket, next_due_at: datetime | None) -> tuple[Any, ...]:
     """The ticket's row, in the order of ``_COLUMNS``."""
     sla = ticket.sla
@@ -472,7 +463,7 @@ def _values(ticket: Ticket, next_due_at: datetime | None) -> tuple[Any, ...]:
             (
                 clock.due_at,
                 clock.at_risk_at,
-                _clock_state(clock.stopped_at, clock.due_at, clock.running_since is not None),
+                clock_state(clock.stopped_at, clock.due_at, clock.running_since is not None),
             )
             for clock in (sla.response, sla.resolution)
         )
@@ -481,7 +472,7 @@ def _values(ticket: Ticket, next_due_at: datetime | None) -> tuple[Any, ...]:
         ticket.number,
         ticket.customer_id,
         ticket.status,
-        _PRIORITY_RANK[ticket.priority],
+        PRIORITY_RANK[ticket.priority],
         ticket.category,
         ticket.subcategory,
         ticket.assigned_to.agent_id if ticket.assigned_to else None,
@@ -509,32 +500,6 @@ def _row(ticket: Ticket, next_due_at: datetime | None) -> dict[str, Any]:
     return dict(zip(_COLUMNS, _values(ticket, next_due_at), strict=True))
 
 
-def _sla_clause(prefix: str, statuses: Sequence[str], now: datetime, params: list[Any]) -> str:
-    state, due, risk = f"t.{prefix}_state", f"t.{prefix}_due", f"t.{prefix}_at_risk"
-    clauses = {
-        "met": f"{state} = 'met'",
-        "breached": f"({state} = 'breached' OR ({state} IN ('running', 'paused')"
-        f" AND {due} IS NOT NULL AND {due} < %s))",
-        "at_risk": f"({state} = 'running' AND {risk} IS NOT NULL AND {risk} <= %s"
-        f" AND ({due} IS NULL OR {due} >= %s))",
-        "paused": f"({state} = 'paused' AND ({due} IS NULL OR {due} >= %s))",
-        "in_progress": f"({state} = 'running' AND ({risk} IS NULL OR {risk} > %s)"
-        f" AND ({due} IS NULL OR {due} >= %s))",
-    }
-    parts = []
-    for status in statuses:
-        text = clauses[status]
-        params.extend([now] * text.count("%s"))
-        parts.append(text)
-    return "(" + " OR ".join(parts) + ")"
-
-
-_STATS_COLUMNS: Final = {
-    "category": "t.category",
-    "priority": "t.priority_rank",
-    "customer": "t.customer_id",
-    "bucket": "b.idx",
-}
 # Exact: EXTRACT(EPOCH …) is numeric with microseconds.
 _RESOLUTION_US: Final = (
     "((EXTRACT(EPOCH FROM t.resolved_at) - EXTRACT(EPOCH FROM t.created_at)) * 1000000)::bigint"
@@ -547,20 +512,6 @@ _AGENT_REPLIES: Final = (
 _DOCUMENT_COLUMNS: Final = "seq, kind, id, parent, status, created_at, data"
 
 
-def _stats(group_by: Sequence[str], row: Sequence[Any]) -> TicketStats:
-    width = len(group_by)
-    group: list[str | int | None] = []
-    for name, value in zip(group_by, row[:width], strict=True):
-        if name == "priority":
-            group.append(PRIORITIES[int(value)])
-        elif name == "bucket":
-            group.append(int(value))
-        else:
-            group.append(value)
-    numbers = [int(value or 0) for value in row[width:]]
-    return TicketStats(tuple(group), *numbers)
-
-
 def _document(row: Sequence[Any]) -> Document:
     return Document(
         kind=row[1],
@@ -571,15 +522,6 @@ def _document(row: Sequence[Any]) -> Document:
         parent=row[3],
         seq=int(row[0]),
     )
-
-
-def _words(text: str) -> list[str]:
-    words = list(dict.fromkeys(word.lower() for word in _WORD.findall(text)))
-    if not words:
-        raise ValidationError.for_field("q", "the search text has no words to search for")
-    if len(words) > 16:
-        raise ValidationError.for_field("q", "at most 16 words to search for")
-    return words
 
 
 class _PgTransaction(Transaction):
@@ -749,7 +691,7 @@ class _PgTransaction(Transaction):
 
         any_of("t.customer_id", query.customer_ids)
         any_of("t.status", query.statuses)
-        any_of("t.priority_rank", [_PRIORITY_RANK[p] for p in query.priorities])
+        any_of("t.priority_rank", [PRIORITY_RANK[p] for p in query.priorities])
         any_of("t.category", query.categories)
         any_of("t.subcategory", query.subcategories)
         any_of("t.assignee", query.assignees)
@@ -771,12 +713,18 @@ class _PgTransaction(Transaction):
             where.append("t.seq IN (SELECT ticket_seq FROM ticket_tags WHERE tag = ANY(%s))")
             params.append(list(query.tags))
         if query.sla_statuses:
-            where.append(_sla_clause("resolution", query.sla_statuses, query.now, params))
+            where.append(
+                sla_clause("resolution", query.sla_statuses, query.now, params, placeholder="%s")
+            )
         if query.response_sla_statuses:
-            where.append(_sla_clause("response", query.response_sla_statuses, query.now, params))
+            where.append(
+                sla_clause(
+                    "response", query.response_sla_statuses, query.now, params, placeholder="%s"
+                )
+            )
         if query.text:
             visibility = "" if query.text_internal else " AND c.visibility = 'customer'"
-            for word in _words(query.text):
+            for word in search_words(query.text):
                 where.append(
                     "(t.search @@ to_tsquery('simple', %s) OR EXISTS (SELECT 1 FROM comments c"
                     " WHERE c.ticket_id = t.id AND c.search @@ to_tsquery('simple', %s)"
@@ -785,7 +733,7 @@ class _PgTransaction(Transaction):
                 quoted = "'" + word.replace("'", "''") + "'"
                 params.extend([quoted, quoted])
         sql_where = (" WHERE " + " AND ".join(where)) if where else ""
-        column = _SORT_COLUMNS[query.sort]
+        column = SORT_COLUMNS[query.sort]
         order = "DESC" if query.descending else "ASC"
         count_sql = f"SELECT COUNT(*) FROM tickets t{sql_where}"
         page_sql = (
@@ -857,12 +805,12 @@ class _PgTransaction(Transaction):
         for column, values in (
             ("t.customer_id", query.customer_ids),
             ("t.category", query.categories),
-            ("t.priority_rank", [_PRIORITY_RANK[p] for p in query.priorities]),
+            ("t.priority_rank", [PRIORITY_RANK[p] for p in query.priorities]),
         ):
             if values:
                 where.append(f"{column} = ANY(%s)")
                 params.append(list(values))
-        groups = [_STATS_COLUMNS[name] for name in query.group_by]
+        groups = [STATS_COLUMNS[name] for name in query.group_by]
         select_groups = "".join(f"{g}, " for g in groups)
         group_clause = f" GROUP BY {', '.join(groups)}" if groups else ""
         resolved = "t.resolved_at IS NOT NULL"
@@ -878,7 +826,7 @@ class _PgTransaction(Transaction):
             f"FROM tickets t{join} WHERE {' AND '.join(where)}{group_clause}",
             params,
         ).fetchall()
-        return [_stats(query.group_by, row) for row in rows]
+        return [stats(query.group_by, row) for row in rows]
 
     # -- comments and attachments ------------------------------------------------------
 

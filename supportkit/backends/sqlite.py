@@ -41,7 +41,7 @@ from ..errors import (
     VersionConflict,
 )
 from ..hookspecs import StorageFactory, hookimpl
-from ..models import PRIORITIES, Attachment, Comment, Ticket
+from ..models import Attachment, Comment, Ticket
 from ..storage import (
     Document,
     Event,
@@ -52,6 +52,15 @@ from ..storage import (
     TicketQuery,
     TicketStats,
     Transaction,
+)
+from ._shared import (
+    PRIORITY_RANK,
+    SORT_COLUMNS,
+    STATS_COLUMNS,
+    clock_state,
+    search_words,
+    sla_clause,
+    stats,
 )
 
 __all__ = ["SQLiteStorage", "parse_url"]
@@ -518,25 +527,6 @@ class SQLiteStorage(Storage):
 
 # -- the transaction ---------------------------------------------------------------------
 
-_PRIORITY_RANK: Final = {name: rank for rank, name in enumerate(PRIORITIES)}
-_SORT_COLUMNS: Final = {
-    "created_at": "t.created_at",
-    "updated_at": "t.updated_at",
-    "priority": "t.priority_rank",
-    "status": "t.status",
-    "number": "t.number",
-    "escalation_level": "t.escalation_level",
-    "resolution_due": "t.resolution_due",
-    "response_due": "t.response_due",
-}
-_WORD: Final = re.compile(r"\w+", re.UNICODE)
-
-
-def _clock_state(stopped: datetime | None, due: datetime | None, running: bool) -> str:
-    if stopped is not None:
-        return "breached" if due is not None and stopped > due else "met"
-    return "running" if running else "paused"
-
 
 def _ticket_row(ticket: Ticket, next_due_at: datetime | None) -> dict[str, Any]:
     sla = ticket.sla
@@ -545,7 +535,7 @@ def _ticket_row(ticket: Ticket, next_due_at: datetime | None) -> dict[str, Any]:
         "number": ticket.number,
         "customer_id": ticket.customer_id,
         "status": ticket.status,
-        "priority_rank": _PRIORITY_RANK[ticket.priority],
+        "priority_rank": PRIORITY_RANK[ticket.priority],
         "category": ticket.category,
         "subcategory": ticket.subcategory,
         "assignee": ticket.assigned_to.agent_id if ticket.assigned_to else None,
@@ -571,7 +561,7 @@ def _ticket_row(ticket: Ticket, next_due_at: datetime | None) -> dict[str, Any]:
         for name, clock in (("response", sla.response), ("resolution", sla.resolution)):
             row[f"{name}_due"] = _key(clock.due_at) if clock.due_at else None
             row[f"{name}_at_risk"] = _key(clock.at_risk_at) if clock.at_risk_at else None
-            row[f"{name}_state"] = _clock_state(
+            row[f"{name}_state"] = clock_state(
                 clock.stopped_at, clock.due_at, clock.running_since is not None
             )
     return row
@@ -599,32 +589,6 @@ _UPDATE_TICKET: Final = (
 )
 
 
-def _sla_clause(prefix: str, statuses: Sequence[str], now: str, params: list[Any]) -> str:
-    state, due, risk = f"t.{prefix}_state", f"t.{prefix}_due", f"t.{prefix}_at_risk"
-    clauses = {
-        "met": f"{state} = 'met'",
-        "breached": f"({state} = 'breached' OR ({state} IN ('running', 'paused')"
-        f" AND {due} IS NOT NULL AND {due} < ?))",
-        "at_risk": f"({state} = 'running' AND {risk} IS NOT NULL AND {risk} <= ?"
-        f" AND ({due} IS NULL OR {due} >= ?))",
-        "paused": f"({state} = 'paused' AND ({due} IS NULL OR {due} >= ?))",
-        "in_progress": f"({state} = 'running' AND ({risk} IS NULL OR {risk} > ?)"
-        f" AND ({due} IS NULL OR {due} >= ?))",
-    }
-    parts = []
-    for status in statuses:
-        sql = clauses[status]
-        params.extend([now] * sql.count("?"))
-        parts.append(sql)
-    return "(" + " OR ".join(parts) + ")"
-
-
-_STATS_COLUMNS: Final = {
-    "category": "t.category",
-    "priority": "t.priority_rank",
-    "customer": "t.customer_id",
-    "bucket": "b.idx",
-}
 # Exact microseconds between two instant keys (``YYYY-MM-DDTHH:MM:SS.ffffffZ``):
 # whole seconds from strftime (given no fraction: it would round it to milliseconds),
 # the fraction from the text, all in integers.
@@ -641,28 +605,9 @@ _AGENT_REPLIES: Final = (
 )
 
 
-def _stats(group_by: Sequence[str], row: Sequence[Any]) -> TicketStats:
-    width = len(group_by)
-    group: list[str | int | None] = []
-    for name, value in zip(group_by, row[:width], strict=True):
-        if name == "priority":
-            group.append(PRIORITIES[int(value)])
-        elif name == "bucket":
-            group.append(int(value))
-        else:
-            group.append(value)
-    numbers = [int(value or 0) for value in row[width:]]
-    return TicketStats(tuple(group), *numbers)
-
-
 def fts_words(text: str) -> list[str]:
     """Plain words as FTS5 phrase queries, one per distinct word; no syntax passes."""
-    words = list(dict.fromkeys(word.lower() for word in _WORD.findall(text)))
-    if not words:
-        raise ValidationError.for_field("q", "the search text has no words to search for")
-    if len(words) > 16:
-        raise ValidationError.for_field("q", "at most 16 words to search for")
-    return ['"' + word.replace('"', '""') + '"' for word in words]
+    return ['"' + word.replace('"', '""') + '"' for word in search_words(text)]
 
 
 class _SQLiteTransaction(Transaction):
@@ -786,7 +731,7 @@ class _SQLiteTransaction(Transaction):
 
         any_of("t.customer_id", query.customer_ids)
         any_of("t.status", query.statuses)
-        any_of("t.priority_rank", [_PRIORITY_RANK[p] for p in query.priorities])
+        any_of("t.priority_rank", [PRIORITY_RANK[p] for p in query.priorities])
         any_of("t.category", query.categories)
         any_of("t.subcategory", query.subcategories)
         any_of("t.assignee", query.assignees)
@@ -812,9 +757,11 @@ class _SQLiteTransaction(Transaction):
             params.extend(query.tags)
         now = _key(query.now)
         if query.sla_statuses:
-            where.append(_sla_clause("resolution", query.sla_statuses, now, params))
+            where.append(sla_clause("resolution", query.sla_statuses, now, params, placeholder="?"))
         if query.response_sla_statuses:
-            where.append(_sla_clause("response", query.response_sla_statuses, now, params))
+            where.append(
+                sla_clause("response", query.response_sla_statuses, now, params, placeholder="?")
+            )
         if query.text:
             # Every word must occur somewhere in the ticket: its title, its description
             # or one of its comments (customer-visible ones only, unless internal).
@@ -829,7 +776,7 @@ class _SQLiteTransaction(Transaction):
                 )
                 params.extend([word, word])
         sql_where = (" WHERE " + " AND ".join(where)) if where else ""
-        column = _SORT_COLUMNS[query.sort]
+        column = SORT_COLUMNS[query.sort]
         order = "DESC" if query.descending else "ASC"
         total = self._run(f"SELECT COUNT(*) FROM tickets t{sql_where}", params).fetchone()[0]
         offset = (query.page - 1) * query.limit
@@ -892,12 +839,12 @@ class _SQLiteTransaction(Transaction):
         for column, values in (
             ("t.customer_id", query.customer_ids),
             ("t.category", query.categories),
-            ("t.priority_rank", [_PRIORITY_RANK[p] for p in query.priorities]),
+            ("t.priority_rank", [PRIORITY_RANK[p] for p in query.priorities]),
         ):
             if values:
                 where.append(f"{column} IN ({', '.join('?' * len(values))})")
                 params.extend(values)
-        groups = [_STATS_COLUMNS[name] for name in query.group_by]
+        groups = [STATS_COLUMNS[name] for name in query.group_by]
         select_groups = "".join(f"{g}, " for g in groups)
         group_clause = f" GROUP BY {', '.join(groups)}" if groups else ""
         rows = self._run(
@@ -912,7 +859,7 @@ class _SQLiteTransaction(Transaction):
             f"FROM tickets t{join} WHERE {' AND '.join(where)}{group_clause}",
             params,
         ).fetchall()
-        return [_stats(query.group_by, row) for row in rows]
+        return [stats(query.group_by, row) for row in rows]
 
     # -- comments and attachments ------------------------------------------------------
 
