@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 from ..errors import FieldError, TicketNotFound, ValidationError
-from ..models import Ticket, to_dict
+from ..models import Ticket, format_instant, to_dict
 from .http import Response, json_response
 
 if TYPE_CHECKING:
@@ -82,8 +82,7 @@ def _ticket_response(
 def _summary(ctx: Context, ticket: Ticket) -> dict[str, Any]:
     """A search result: the seed's compact ticket with its ``sla_status``."""
     desk = ctx.desk
-    data = to_dict(ticket)
-    assigned = data["assigned_to"]
+    assigned = ticket.assigned_to
     item = {
         "id": ticket.id,
         "number": ticket.number,
@@ -92,11 +91,11 @@ def _summary(ctx: Context, ticket: Ticket) -> dict[str, Any]:
         "priority": ticket.priority,
         "category": ticket.category,
         "customer_id": ticket.customer_id,
-        "created_at": data["created_at"],
-        "updated_at": data["updated_at"],
+        "created_at": format_instant(ticket.created_at),
+        "updated_at": format_instant(ticket.updated_at),
         "assigned_to": (
-            {"agent_id": assigned["agent_id"], "name": assigned["name"], "email": assigned["email"]}
-            if assigned
+            {"agent_id": assigned.agent_id, "name": assigned.name, "email": assigned.email}
+            if assigned is not None
             else None
         ),
         "escalation_level": ticket.escalation.level,
