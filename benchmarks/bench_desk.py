@@ -576,7 +576,7 @@ def bodies(
 # What the create path spends its time on: (label, function name, file suffix).
 BREAKDOWN = (
     ("validate the body (parse_ticket)", "parse_ticket", "validation.py"),
-    ("route (two route() calls + lookups)", "_route", "desk.py"),
+    ("route (plan, decide, lookups)", "_route", "desk.py"),
     ("select SLA targets", "select_targets", "sla.py"),
     ("open the ticket, start SLA clocks", "open_ticket", "workflow.py"),
     ("next escalation timer (esc.next_timer)", "next_timer", "escalation.py"),
