@@ -90,3 +90,22 @@ def test_a_comment_touches_the_stored_ticket_in_place(tmp_path: Path) -> None:
     newest = fresh.tickets.search({}, sort="updated_at", order="desc", limit=1)
     assert [t.id for t in newest.items] == [made.id]
     assert fresh.tickets.search({"updated_after": clock.now.isoformat()}).total == 1
+
+
+def test_a_touched_record_keeps_every_value_exactly(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'support.db'}"
+    clock = Clock()
+    desk = seed(Desk.open(url, clock=clock, load_entrypoints=False))
+    metadata = {
+        "big": 1e100, "tenth": 0.1, "whole": 1.0, "huge_int": 12345678901234567890123,
+        "text": "é \\n \u2028 \U0001f600 \"quoted\"", "nested": {"list": [1, 2.5, None, True]},
+    }  # fmt: skip
+    made = desk.tickets.create(seed_ticket(attachments=[], metadata=metadata))
+    reply = {"content": "Looking at it.", "author": {"type": "agent", "id": "agent_tech_001"}}
+    desk.comments.add(made.id, reply)
+    clock.advance(minutes=1)
+    desk.comments.add(made.id, reply)  # the in-place stamp
+    fresh = Desk.open(url, clock=clock, load_entrypoints=False).tickets.get(made.id)
+    assert fresh == desk.tickets.get(made.id)
+    assert dict(fresh.metadata) == metadata
+    assert isinstance(fresh.metadata["big"], float) and isinstance(fresh.metadata["whole"], float)
