@@ -376,8 +376,13 @@ class SQLiteStorage(Storage):
     def __init__(self, path: str | None, *, busy_timeout: float = 30.0) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
-        self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
+        # A file database's connections not in a transaction now, the most recently
+        # used last: a transaction takes that one, whose page cache is still warm
+        # (SQLite empties a connection's cache whenever another connection has
+        # written), so a few busy threads share one or two warm connections rather
+        # than each keeping a cold one of its own.
+        self._idle: list[sqlite3.Connection] = []
         self._registry_lock = threading.Lock()
         self._closed = False
         # An in-memory database lives in one connection, shared under a lock.
@@ -386,9 +391,12 @@ class SQLiteStorage(Storage):
         if path is not None:
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = self._connection()
-            self._migrate(conn)
-            self._refresh_statistics(conn)
+            conn = self._acquire()
+            try:
+                self._migrate(conn)
+                self._refresh_statistics(conn)
+            finally:
+                self._release(conn)
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
 
@@ -411,7 +419,8 @@ class SQLiteStorage(Storage):
         conn.execute("PRAGMA foreign_keys = ON")
         return conn
 
-    def _connection(self) -> sqlite3.Connection:
+    def _acquire(self) -> sqlite3.Connection:
+        """A connection for one transaction; :meth:`_release` gives it back."""
         if self._closed:
             raise StorageError("this storage has been closed")
         if self.path is None:
@@ -420,13 +429,33 @@ class SQLiteStorage(Storage):
                     if not self._connections:
                         self._connections.append(self._connect())
             return self._connections[0]
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
-            with self._registry_lock:
-                self._connections.append(conn)
+        with self._registry_lock:
+            if self._idle:
+                return self._idle.pop()
+        conn = self._connect()
+        with self._registry_lock:
+            if self._closed:
+                conn.close()
+                raise StorageError("this storage has been closed")
+            self._connections.append(conn)
         return conn
+
+    def _release(self, conn: sqlite3.Connection) -> None:
+        if self.path is None:
+            return
+        if conn.in_transaction:  # a failed ROLLBACK: never hand such a connection out
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                with self._registry_lock:
+                    if conn in self._connections:
+                        self._connections.remove(conn)
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+                return
+        with self._registry_lock:
+            if not self._closed:
+                self._idle.append(conn)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         with self._lock():
@@ -490,22 +519,28 @@ class SQLiteStorage(Storage):
     def _transaction(self, *, write: bool) -> Iterator[Transaction]:
         with self._lock():
             try:
-                conn = self._connection()
-                self._begin(conn, immediate=write)
+                conn = self._acquire()
             except sqlite3.Error as exc:
                 raise _translate(exc) from exc
             try:
-                yield _SQLiteTransaction(conn, self._tickets)
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise _translate(exc) from exc
+                try:
+                    self._begin(conn, immediate=write)
+                except sqlite3.Error as exc:
+                    raise _translate(exc) from exc
+                try:
+                    yield _SQLiteTransaction(conn, self._tickets)
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                    raise
+                try:
+                    conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                    raise _translate(exc) from exc
+            finally:
+                self._release(conn)
 
     def write(self) -> contextlib.AbstractContextManager[Transaction]:
         return self._transaction(write=True)
@@ -520,6 +555,7 @@ class SQLiteStorage(Storage):
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
             self._connections.clear()
+            self._idle.clear()
 
     def __repr__(self) -> str:
         return f"<SQLiteStorage {self.path or ':memory:'}>"

@@ -1,0 +1,65 @@
+"""The SQLite backend's connections: idle ones are reused, most recently used first."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from supportkit.backends.sqlite import SQLiteStorage
+
+
+def test_threads_taking_turns_share_one_warm_connection(tmp_path: Path) -> None:
+    storage = SQLiteStorage(str(tmp_path / "support.db"))
+    used: list[int] = []
+
+    def work() -> None:
+        with storage.write() as tx:
+            tx.set_state("turn", threading.current_thread().name)
+            used.append(id(tx.conn))  # type: ignore[attr-defined]
+        with storage.read() as tx:
+            used.append(id(tx.conn))  # type: ignore[attr-defined]
+
+    for n in range(4):
+        thread = threading.Thread(target=work, name=f"t{n}")
+        thread.start()
+        thread.join()
+    assert len(set(used)) == 1
+    assert len(storage._connections) == 1
+    storage.close()
+
+
+def test_concurrent_transactions_get_their_own_connections(tmp_path: Path) -> None:
+    storage = SQLiteStorage(str(tmp_path / "support.db"))
+    inside = threading.Barrier(2)
+    used: list[int] = []
+
+    def read() -> None:
+        with storage.read() as tx:
+            used.append(id(tx.conn))  # type: ignore[attr-defined]
+            inside.wait(timeout=10)  # both readers are in a transaction at once
+
+    threads = [threading.Thread(target=read) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(used)) == 2
+    # Afterwards both wait idle, and the next transaction takes the last one returned.
+    with storage.read() as tx:
+        assert id(tx.conn) in used  # type: ignore[attr-defined]
+    assert len(storage._connections) == 2
+    storage.close()
+
+
+def test_a_connection_left_in_a_transaction_is_not_handed_out_again(tmp_path: Path) -> None:
+    storage = SQLiteStorage(str(tmp_path / "support.db"))
+    conn = storage._acquire()
+    conn.execute("BEGIN")
+    conn.execute("CREATE TABLE stray (x)")  # as if a ROLLBACK had failed before release
+    storage._release(conn)  # rolled back on release, then reusable
+    assert not conn.in_transaction
+    with storage.read() as tx:
+        assert tx.conn is conn  # type: ignore[attr-defined]
+        tables = {r[0] for r in tx.conn.execute("SELECT name FROM sqlite_master")}  # type: ignore[attr-defined]
+        assert "stray" not in tables
+    storage.close()
