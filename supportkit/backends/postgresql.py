@@ -524,6 +524,14 @@ def _document(row: Sequence[Any]) -> Document:
     )
 
 
+def _event_values(event: Event) -> tuple[Any, ...]:
+    """An event's values in the order of ``_EVENT_COLUMNS``."""
+    return (
+        event.id, event.type, event.ticket_id, event.customer_id, event.visibility,
+        event.created_at, records.to_json(event.data),
+    )  # fmt: skip
+
+
 class _PgTransaction(Transaction):
     def __init__(
         self, conn: psycopg.Connection[Any], tickets: records.RecordCache[Ticket], *, write: bool
@@ -928,15 +936,7 @@ class _PgTransaction(Transaction):
             return self._copy_events(events)
         params: list[Any] = []
         for event in events:
-            params += [
-                event.id,
-                event.type,
-                event.ticket_id,
-                event.customer_id,
-                event.visibility,
-                event.created_at,
-                json.dumps(event.data, separators=(",", ":"), ensure_ascii=False),
-            ]
+            params += _event_values(event)
         values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(events))
         rows = self._run(
             f"INSERT INTO events({_EVENT_COLUMNS})"
@@ -958,19 +958,7 @@ class _PgTransaction(Transaction):
                 (len(events),),
             ).fetchall()
         ]
-        rows = [
-            (
-                seq,
-                event.id,
-                event.type,
-                event.ticket_id,
-                event.customer_id,
-                event.visibility,
-                event.created_at,
-                json.dumps(event.data, separators=(",", ":"), ensure_ascii=False),
-            )
-            for seq, event in zip(seqs, events, strict=True)
-        ]
+        rows = [(seq, *_event_values(event)) for seq, event in zip(seqs, events, strict=True)]
         taken = self._copy(_COPY_EVENTS, rows, lambda column, value: value or events[0].id)
         if taken is not None:
             raise AlreadyExists("event", taken)
