@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import gc
 import operator
-import os
-import platform
 import statistics
 import sys
 import time
@@ -34,9 +32,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from datetime import time as wall_time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from benchlib import machine_lines, version
 
 try:
     from supportkit.calendar import BusinessCalendar
@@ -226,24 +225,6 @@ def cold(mode: Mode, call: Callable[[BusinessCalendar], Any]) -> Timing:
     return Timing(statistics.median(samples), min(samples), len(samples), len(samples))
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.lower().startswith(("model name", "hardware", "cpu model")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "not installed (source checkout)"
-
-
 def fmt(value: float) -> str:
     return f"{value:,.1f}" if value >= 100 else f"{value:.2f}"
 
@@ -261,13 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     mode = QUICK if options.quick else FULL
 
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     print("Business calendar benchmark: supportkit vs businesstimedelta")
     print(f"  mode:      {mode.name}")
-    print(f"  machine:   {platform.platform()}")
-    print(f"  cpu:       {cpu_model()}")
-    print(f"  nproc:     {affinity or os.cpu_count()} (cpu_count {os.cpu_count()})")
-    print(f"  python:    {platform.python_implementation()} {platform.python_version()}")
+    print("\n".join(machine_lines()))
     print(
         "  packages:  "
         + ", ".join(

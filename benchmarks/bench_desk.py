@@ -54,7 +54,6 @@ import io
 import itertools
 import json
 import os
-import platform
 import pstats
 import random
 import resource
@@ -67,9 +66,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from benchlib import checkout, log, machine_lines, version
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the checkout's supportkit and its test fixtures
@@ -168,54 +168,6 @@ TEMPLATE_BODIES: tuple[dict[str, Any], ...] = (
 
 
 # -- small helpers -----------------------------------------------------------------------
-
-
-def log(message: str) -> None:
-    print(f"  … {message}", file=sys.stderr, flush=True)
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.lower().startswith(("model name", "hardware", "cpu model")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "not installed (source checkout)"
-
-
-def checkout() -> str:
-    """The git commit of the checkout, and whether supportkit/ has local changes."""
-    import subprocess
-
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        changed = subprocess.run(
-            ["git", "status", "--porcelain", "--", "supportkit"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.splitlines()
-    except (OSError, subprocess.CalledProcessError):
-        return "not a git checkout"
-    return f"{head}" + (
-        f" with {len(changed)} changed path(s) under supportkit/" if changed else ""
-    )
 
 
 def peak_rss_mb() -> float:
@@ -1154,13 +1106,9 @@ def main(argv: list[str] | None = None) -> int:
         return main_postgresql(options)
     mode = QUICK if options.quick else FULL
 
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     print("Desk on SQLite benchmark: supportkit vs plain sqlite3 on the same schema")
     print(f"  mode:      {mode.name}")
-    print(f"  machine:   {platform.platform()}")
-    print(f"  cpu:       {cpu_model()}")
-    print(f"  nproc:     {affinity or os.cpu_count()} (cpu_count {os.cpu_count()})")
-    print(f"  python:    {platform.python_implementation()} {platform.python_version()}")
+    print("\n".join(machine_lines()))
     print(f"  sqlite:    {sqlite3.sqlite_version} (Python sqlite3 module)")
     print(f"  checkout:  {checkout()}")
     print(
@@ -1909,13 +1857,9 @@ def main_postgresql(options: argparse.Namespace) -> int:
                      "wal_level", "max_wal_size", "work_mem")
     }  # fmt: skip
     where = bench.admin.info
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     print("Desk on PostgreSQL benchmark: supportkit vs plain psycopg 3 on the same schema")
     print(f"  mode:      {mode.name}")
-    print(f"  machine:   {platform.platform()}")
-    print(f"  cpu:       {cpu_model()}")
-    print(f"  nproc:     {affinity or os.cpu_count()} (cpu_count {os.cpu_count()})")
-    print(f"  python:    {platform.python_implementation()} {platform.python_version()}")
+    print("\n".join(machine_lines()))
     print(
         f"  psycopg:   {psycopg.__version__} ({psycopg.pq.__impl__}), libpq {psycopg.pq.version()}"
     )

@@ -64,7 +64,6 @@ import io
 import json
 import math
 import os
-import platform
 import pstats
 import random
 import socket
@@ -78,10 +77,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.client import HTTPConnection
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from benchlib import checkout, log, machine_lines, version
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the checkout's supportkit and its test fixtures
@@ -200,44 +200,6 @@ TEMPLATES: tuple[dict[str, Any], ...] = (
 
 
 # -- small helpers ---------------------------------------------------------------------------
-
-
-def log(message: str) -> None:
-    print(f"  … {message}", file=sys.stderr, flush=True)
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.lower().startswith(("model name", "hardware", "cpu model")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def checkout() -> str:
-    """The git commit of the checkout, and whether supportkit/ has local changes."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT, capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
-        changed = subprocess.run(
-            ["git", "status", "--porcelain", "--", "supportkit"],
-            cwd=ROOT, capture_output=True, text=True, check=True,
-        ).stdout.splitlines()  # fmt: skip
-    except (OSError, subprocess.CalledProcessError):
-        return "not a git checkout"
-    return head + (f" with {len(changed)} changed path(s) under supportkit/" if changed else "")
 
 
 def loadavg() -> tuple[float, float, float] | None:
@@ -904,13 +866,9 @@ def profile_handle(api: ApiSide, op: str, n: int, groups: Sequence[Group]) -> Pr
 
 
 def print_header(mode: Mode) -> None:
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     print("HTTP API benchmark: Flask adapter under waitress vs SupportApi.handle vs the Desk")
     print(f"  mode:      {mode.name}")
-    print(f"  machine:   {platform.platform()}")
-    print(f"  cpu:       {cpu_model()}")
-    print(f"  nproc:     {affinity or os.cpu_count()} (cpu_count {os.cpu_count()})")
-    print(f"  python:    {platform.python_implementation()} {platform.python_version()}")
+    print("\n".join(machine_lines()))
     print(f"  sqlite:    {sqlite3.sqlite_version}")
     print("  packages:  " + ", ".join(
         f"{name} {version(name)}"
