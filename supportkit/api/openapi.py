@@ -30,7 +30,7 @@ from ..analytics import MAX_PERIOD, PRESETS
 from ..calendar import WEEKDAYS
 from ..desk import _SLA_STATUSES
 from ..integrations import INTEGRATIONS, MAX_TEMPLATE
-from ..models import PRIORITIES, TEAM_STRATEGIES
+from ..models import CONDITION_FIELDS, PRIORITIES, TEAM_STRATEGIES
 from ..reports import FORMATS, GROUPINGS, METRICS, REPORT_TYPES
 from ..storage import SORT_FIELDS
 from ..validation import COMMENT_TYPES, CustomField
@@ -1913,20 +1913,7 @@ def _configuration_outputs() -> dict[str, Schema]:
         return out
 
     conditions = obj(
-        {
-            key: texts
-            for key in (
-                "category",
-                "subcategory",
-                "priority",
-                "severity",
-                "keywords",
-                "customer_tier",
-                "customer_id",
-                "service_affected",
-            )
-        }
-        | {"custom_fields": {"type": "object"}},
+        {key: texts for key in CONDITION_FIELDS} | {"custom_fields": {"type": "object"}},
         closed=False,
     )
     return {
