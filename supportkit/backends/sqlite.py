@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import os
 import re
 import sqlite3
 import threading
@@ -64,6 +66,8 @@ from ._shared import (
 )
 
 __all__ = ["SQLiteStorage", "parse_url"]
+
+logger = logging.getLogger("supportkit.backends.sqlite")
 
 _key = records.instant_key
 
@@ -364,18 +368,149 @@ def _translate(exc: sqlite3.Error) -> StorageError:
     return StorageError(f"SQLite error: {exc}")
 
 
+#: Write-ahead log pages after which the background checkpointer copies the log back
+#: into the database (SQLite's own auto-checkpoint point).
+CHECKPOINT_PAGES: Final = 1000
+#: The writers' own auto-checkpoint while a background checkpointer runs: a backstop
+#: that keeps the log bounded should the thread fall behind.
+BACKSTOP_PAGES: Final = 4 * CHECKPOINT_PAGES
+
+
+class _Checkpointer:
+    """Copies a file database's write-ahead log back into the database, in a thread.
+
+    With SQLite's default, the commit that takes the log past 1,000 pages copies them
+    into the database file and syncs it, inside that caller's transaction: every few
+    dozen writes, one write waits for the disk. Here a writer only counts its commit;
+    every ``every`` commits it wakes this thread, which runs a ``PASSIVE`` checkpoint
+    on a connection of its own while the writers go on. ``every`` adapts so that about
+    :data:`CHECKPOINT_PAGES` pages are copied each time (from the log size each
+    checkpoint reports). The writers keep SQLite's auto-checkpoint at
+    :data:`BACKSTOP_PAGES`, so the log stays bounded even if this thread falls behind.
+
+    The thread starts with the first commit (a read-only desk never has one) and again
+    in a forked child process; :meth:`close` stops it.
+    """
+
+    def __init__(self, path: str, busy_timeout: float) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self.every = 16  # commits between checkpoints; adapts after each checkpoint
+        self.runs = 0  # checkpoints run so far
+        self.last: tuple[int, int, int] | None = None  # (busy, log pages, copied pages)
+        self._commits = 0
+        self._wake = threading.Event()
+        self._done = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._closed = False
+
+    def committed(self) -> None:
+        """A writer committed: wake the thread when enough commits have piled up."""
+        self._commits += 1
+        if self._commits < self.every:
+            return
+        self._commits = 0
+        if self._thread is None or self._pid != os.getpid():
+            self._start()
+        self._wake.set()
+
+    def _start(self) -> None:
+        with self._done:
+            if self._closed or (self._thread is not None and self._pid == os.getpid()):
+                return
+            self._pid = os.getpid()
+            self._wake = threading.Event()
+            self._thread = threading.Thread(
+                target=self._run, name=f"supportkit-checkpoint {self.path}", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=self.busy_timeout, isolation_level=None,
+                check_same_thread=False,
+            )  # fmt: skip
+            conn.execute("PRAGMA synchronous = NORMAL")
+            while True:
+                self._wake.wait()
+                self._wake.clear()
+                if self._closed:
+                    return
+                self._checkpoint(conn)
+        except sqlite3.Error as exc:  # pragma: no cover - e.g. the file was removed
+            logger.warning("background checkpoints of %s stopped: %s", self.path, exc)
+        finally:
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        try:
+            busy, log, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:
+            logger.debug("checkpoint of %s skipped: %s", self.path, exc)
+            return
+        if log > 0:
+            # Aim for CHECKPOINT_PAGES per checkpoint: the log restarts after a
+            # complete checkpoint, so its size is what the last `every` commits wrote.
+            self.every = max(1, min(1000, self.every * CHECKPOINT_PAGES // log))
+        with self._done:
+            self.runs += 1
+            self.last = (int(busy), int(log), int(copied))
+            self._done.notify_all()
+
+    def wait(self, runs: int, timeout: float) -> bool:
+        """Wait until at least ``runs`` checkpoints have run (for tests and tools)."""
+        with self._done:
+            return self._done.wait_for(lambda: self.runs >= runs, timeout)
+
+    @property
+    def alive(self) -> bool:
+        """Whether the thread runs (in this process)."""
+        return self._thread is not None and self._thread.is_alive() and self._pid == os.getpid()
+
+    def close(self) -> None:
+        """Stop the thread and wait for it (a checkpoint under way finishes first)."""
+        with self._done:
+            self._closed = True
+        thread = self._thread
+        self._wake.set()
+        if (
+            thread is not None
+            and self._pid == os.getpid()
+            and thread is not threading.current_thread()
+        ):
+            thread.join(timeout=self.busy_timeout)
+
+
 class SQLiteStorage(Storage):
     """Storage in one SQLite file (or in memory). See the module docstring.
 
     :param path: the database file; ``None`` for an in-memory database.
     :param busy_timeout: seconds a write waits for another writer before giving up.
+    :param checkpoint: ``"background"`` (the default for a file) copies the
+        write-ahead log back into the database in a thread of its own
+        (:class:`_Checkpointer`); ``"inline"`` leaves it to SQLite, which does it
+        inside the commit that takes the log past 1,000 pages.
     """
 
     scheme = "sqlite"
 
-    def __init__(self, path: str | None, *, busy_timeout: float = 30.0) -> None:
+    def __init__(
+        self, path: str | None, *, busy_timeout: float = 30.0, checkpoint: str = "background"
+    ) -> None:
+        if checkpoint not in ("background", "inline"):
+            raise ValidationError.for_field("checkpoint", "expected background or inline")
         self.path = path
         self.busy_timeout = busy_timeout
+        self.checkpointer = (
+            _Checkpointer(str(Path(path).expanduser()), busy_timeout)
+            if path is not None and checkpoint == "background"
+            else None
+        )
         self._connections: list[sqlite3.Connection] = []
         # A file database's connections not in a transaction now, the most recently
         # used last: a transaction takes that one, whose page cache is still warm
@@ -417,6 +552,8 @@ class SQLiteStorage(Storage):
                 raise StorageError(f"could not switch {self.path} to WAL mode (got {mode})")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        if self.checkpointer is not None:
+            conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
         return conn
 
     def _acquire(self) -> sqlite3.Connection:
@@ -541,6 +678,8 @@ class SQLiteStorage(Storage):
                     raise _translate(exc) from exc
             finally:
                 self._release(conn)
+            if write and self.checkpointer is not None:
+                self.checkpointer.committed()
 
     def write(self) -> contextlib.AbstractContextManager[Transaction]:
         return self._transaction(write=True)
@@ -549,6 +688,8 @@ class SQLiteStorage(Storage):
         return self._transaction(write=False)
 
     def close(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.close()
         with self._registry_lock:
             self._closed = True
             for conn in self._connections:
@@ -1219,11 +1360,15 @@ def _with_seq(event: Event, seq: int | None) -> Event:
 
 
 def open_sqlite(url: str, options: Mapping[str, Any]) -> SQLiteStorage:
-    """The storage factory for ``sqlite:`` URLs (options: ``busy_timeout``)."""
+    """The storage factory for ``sqlite:`` URLs (options: ``busy_timeout``,
+    ``checkpoint``)."""
     timeout = options.get("busy_timeout", 30.0)
     if not isinstance(timeout, int | float) or timeout < 0:
         raise ValidationError.for_field("busy_timeout", "expected a non-negative number")
-    return SQLiteStorage(parse_url(url), busy_timeout=float(timeout))
+    checkpoint = options.get("checkpoint", "background")
+    if checkpoint not in ("background", "inline"):
+        raise ValidationError.for_field("checkpoint", "expected background or inline")
+    return SQLiteStorage(parse_url(url), busy_timeout=float(timeout), checkpoint=checkpoint)
 
 
 @hookimpl
