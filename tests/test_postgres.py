@@ -294,3 +294,48 @@ def test_postgres_url_without_the_extra_says_what_to_install(
     monkeypatch.setattr(builtins, "__import__", no_psycopg)
     with pytest.raises(StorageError, match=r"supportkit\[postgres\]"):
         Desk.open("postgresql://localhost/x", load_entrypoints=False)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_leaves_the_parents_sessions_alone(postgres_schema_url: str) -> None:
+    # A host that opens its desk before its server forks workers (gunicorn --preload):
+    # the child shares the pool's sockets with the parent.
+    desk = seed(
+        Desk.open(
+            postgres_schema_url,
+            load_entrypoints=False,
+            storage_options={"min_size": 1, "max_size": 1},
+        )
+    )
+    storage = desk.storage
+    with storage.read() as tx:
+        parent_session = tx.conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[attr-defined]
+    inherited = list(storage._connections)  # type: ignore[attr-defined]
+    assert inherited
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: exits without returning into pytest
+        code = 1
+        try:
+            number = desk.tickets.create(seed_ticket(attachments=[])).number
+            with storage.read() as tx:
+                session = tx.conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[attr-defined]
+            os.write(writer, f"{number} {session}".encode())
+            # What the child's exit would do to what it inherited: close it.
+            for conn in inherited:
+                conn.pgconn.finish()
+            desk.close()
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(writer)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with os.fdopen(reader) as pipe:
+        number, child_session = pipe.read().split()
+    assert int(child_session) != parent_session
+    # The parent's session survived the child's use and close of its copy.
+    with storage.read() as tx:
+        assert tx.conn.execute("SELECT pg_backend_pid()").fetchone()[0] == parent_session  # type: ignore[attr-defined]
+    assert desk.tickets.get_by_number(number).number == number
+    desk.close()

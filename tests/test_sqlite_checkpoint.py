@@ -36,7 +36,7 @@ def test_a_thread_copies_the_log_into_the_database(tmp_path: Path) -> None:
     assert checkpointer.wait(1, timeout=30)
     assert checkpointer.alive
     assert checkpointer.last is not None
-    busy, log, copied = checkpointer.last
+    _busy, log, copied = checkpointer.last
     assert log > 0 and copied > 0
     # Writers leave checkpoints to the thread, with SQLite's own as a backstop.
     assert _autocheckpoint(storage) == BACKSTOP_PAGES

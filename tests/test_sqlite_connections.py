@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
+
+import pytest
 
 from supportkit.backends.sqlite import SQLiteStorage
 
@@ -62,4 +65,35 @@ def test_a_connection_left_in_a_transaction_is_not_handed_out_again(tmp_path: Pa
         assert tx.conn is conn  # type: ignore[attr-defined]
         tables = {r[0] for r in tx.conn.execute("SELECT name FROM sqlite_master")}  # type: ignore[attr-defined]
         assert "stray" not in tables
+    storage.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_opens_its_own_connections(tmp_path: Path) -> None:
+    # A host that opens its desk before its server forks workers (gunicorn --preload).
+    storage = SQLiteStorage(str(tmp_path / "support.db"))
+    with storage.write() as tx:
+        tx.set_state("parent", "before")
+    inherited = list(storage._connections)
+    assert inherited
+    pid = os.fork()
+    if pid == 0:  # the child: exits without returning into pytest
+        code = 1
+        try:
+            with storage.write() as tx:
+                used = tx.conn  # type: ignore[attr-defined]
+                tx.set_state("child", "written")
+            code = 0 if all(used is not conn for conn in inherited) else 2
+            storage.close()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with storage.write() as tx:
+        assert tx.conn in inherited  # type: ignore[attr-defined]
+        tx.set_state("parent", "after")
+    with storage.read() as tx:
+        assert tx.get_state("child") == "written"
+        assert tx.get_state("parent") == "after"
+        assert tx.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"  # type: ignore[attr-defined]
     storage.close()

@@ -34,7 +34,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
+import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
@@ -306,6 +309,10 @@ def _split_url(url: str, options: Mapping[str, Any]) -> tuple[str, str | None]:
     return conninfo, schema
 
 
+#: Pools a forked child inherited and must neither use nor close (see _after_fork).
+_INHERITED: Final[list[Any]] = []
+
+
 class PostgresStorage(Storage):
     """Storage in a PostgreSQL database. See the module docstring."""
 
@@ -322,10 +329,27 @@ class PostgresStorage(Storage):
     ) -> None:
         self.schema = schema
         self._conninfo = conninfo
+        self._sizes = (min_size, max_size, timeout)
         # Decoded tickets by record text, shared by all connections (see RecordCache).
         self._tickets: records.RecordCache[Ticket] = records.RecordCache(Ticket)
+        # The pool's connections, so that a forked child can cut itself off from them.
+        self._connections: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+        self._fork_lock = threading.Lock()
+        self._pid = os.getpid()
+        self._pool = self._new_pool()
+        try:
+            self._migrate()
+        except BaseException:
+            self._pool.close()
+            raise
+
+    def _new_pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
+        schema = self.schema
+        min_size, max_size, timeout = self._sizes
+        connections = self._connections
 
         def configure(conn: psycopg.Connection[Any]) -> None:
+            connections.add(conn)
             if schema is not None:
                 conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
             # Reads run outside BEGIN/COMMIT (see _transaction); the session default
@@ -336,8 +360,8 @@ class PostgresStorage(Storage):
             conn.read_only = False  # conn.transaction() (migrations) begins READ WRITE
 
         try:
-            self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
-                conninfo,
+            pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+                self._conninfo,
                 min_size=min_size,
                 max_size=max_size,
                 timeout=timeout,
@@ -347,14 +371,32 @@ class PostgresStorage(Storage):
                 # runs the command again on a fresh one.
                 open=False,
             )
-            self._pool.open(wait=True, timeout=timeout)
+            pool.open(wait=True, timeout=timeout)
         except (psycopg.Error, PoolTimeout) as exc:
             raise StorageError(f"cannot connect to PostgreSQL: {exc}") from exc
-        try:
-            self._migrate()
-        except BaseException:
-            self._pool.close()
-            raise
+        return pool
+
+    def _after_fork(self) -> None:
+        """In a forked child: leave the parent's pool alone and open a pool of our own.
+
+        The child inherits the pool's connections, whose sockets it shares with the
+        parent (a host that opens its desk before its server forks workers, such as
+        gunicorn with ``--preload``), but not the pool's threads. Using them would mix
+        two processes' messages on one session; closing them would end the parent's
+        sessions. So each inherited socket is pointed at the null device in this
+        process only (the parent's stays open), and the old pool is dropped unclosed.
+        """
+        with self._fork_lock:
+            if self._pid == os.getpid():
+                return
+            with open(os.devnull, "wb") as null:
+                for conn in list(self._connections):
+                    with contextlib.suppress(Exception):
+                        os.dup2(null.fileno(), conn.pgconn.socket)
+            _INHERITED.append(self._pool)
+            self._connections.clear()
+            self._pool = self._new_pool()
+            self._pid = os.getpid()
 
     def _migrate(self) -> None:
         with _translated(), self._pool.connection() as conn, conn.transaction():
@@ -382,6 +424,8 @@ class PostgresStorage(Storage):
     def _transaction(self, *, write: bool) -> Iterator[Transaction]:
         # Connections are in autocommit mode; this manages BEGIN/COMMIT itself, so
         # that psycopg does not sync the pipeline for BEGIN on its own.
+        if self._pid != os.getpid():
+            self._after_fork()
         try:
             with self._pool.connection() as conn:
                 if not write:
@@ -415,6 +459,8 @@ class PostgresStorage(Storage):
         return self._transaction(write=False)
 
     def close(self) -> None:
+        if self._pid != os.getpid():  # a forked child never opened a pool of its own
+            return
         self._pool.close()
 
     def __repr__(self) -> str:

@@ -486,6 +486,10 @@ class _Checkpointer:
             thread.join(timeout=self.busy_timeout)
 
 
+#: Connections a forked child inherited: never used there (see _after_fork).
+_INHERITED: Final[list[sqlite3.Connection]] = []
+
+
 class SQLiteStorage(Storage):
     """Storage in one SQLite file (or in memory). See the module docstring.
 
@@ -520,6 +524,7 @@ class SQLiteStorage(Storage):
         self._idle: list[sqlite3.Connection] = []
         self._registry_lock = threading.Lock()
         self._closed = False
+        self._pid = os.getpid()
         # An in-memory database lives in one connection, shared under a lock.
         self._shared_lock = threading.RLock() if path is None else None
         self._tickets: records.RecordCache[Ticket] = records.RecordCache(Ticket)
@@ -567,6 +572,8 @@ class SQLiteStorage(Storage):
                         self._connections.append(self._connect())
             return self._connections[0]
         with self._registry_lock:
+            if self._pid != os.getpid():
+                self._after_fork()
             if self._idle:
                 return self._idle.pop()
         conn = self._connect()
@@ -576,6 +583,15 @@ class SQLiteStorage(Storage):
                 raise StorageError("this storage has been closed")
             self._connections.append(conn)
         return conn
+
+    def _after_fork(self) -> None:
+        """In a forked child: never use the parent's connections (SQLite's locks belong
+        to a process, so a connection carried across ``fork()`` can corrupt the
+        database); open new ones. The inherited ones are kept, unused, until exit."""
+        _INHERITED.extend(self._connections)
+        self._connections = []
+        self._idle = []
+        self._pid = os.getpid()
 
     def _release(self, conn: sqlite3.Connection) -> None:
         if self.path is None:
@@ -591,7 +607,7 @@ class SQLiteStorage(Storage):
                     conn.close()
                 return
         with self._registry_lock:
-            if not self._closed:
+            if not self._closed and conn in self._connections:
                 self._idle.append(conn)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
@@ -692,6 +708,8 @@ class SQLiteStorage(Storage):
             self.checkpointer.close()
         with self._registry_lock:
             self._closed = True
+            if self._pid != os.getpid():
+                self._after_fork()  # a forked child closes only its own connections
             for conn in self._connections:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
