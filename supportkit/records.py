@@ -10,6 +10,7 @@ one stored by PostgreSQL.
 
 from __future__ import annotations
 
+import functools
 import json
 import types
 import typing
@@ -18,6 +19,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Generic, TypeVar
 
 import cattrs
+
+from . import _ticket_codec
+from .models import Ticket
 
 __all__ = ["RecordCache", "dump", "dumps", "load", "loads", "record_converter"]
 
@@ -45,6 +49,18 @@ def _load_instant(value: Any, _: Any) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def _dump_duration(duration: timedelta) -> int:
+    return duration // _ONE_US
+
+
+def _load_duration(value: Any, _: Any) -> timedelta:
+    return timedelta(microseconds=value)
+
+
+def _dump_set(value: Any) -> list[Any]:
+    return sorted(record_converter.unstructure(x) for x in value)
+
+
 def _is_frozenset(kind: Any) -> bool:
     return bool(kind is frozenset or typing.get_origin(kind) is frozenset)
 
@@ -52,12 +68,9 @@ def _is_frozenset(kind: Any) -> bool:
 for _converter in (record_converter, _trusted_converter):
     _converter.register_unstructure_hook(datetime, _dump_instant)
     _converter.register_structure_hook(datetime, _load_instant)
-    _converter.register_unstructure_hook(timedelta, lambda d: d // _ONE_US)
-    _converter.register_structure_hook(timedelta, lambda v, _: timedelta(microseconds=v))
-    _converter.register_unstructure_hook_func(
-        _is_frozenset,
-        lambda v: sorted(record_converter.unstructure(x) for x in v),
-    )
+    _converter.register_unstructure_hook(timedelta, _dump_duration)
+    _converter.register_structure_hook(timedelta, _load_duration)
+    _converter.register_unstructure_hook_func(_is_frozenset, _dump_set)
 
 
 # The trusted converter's shortcuts. cattrs dispatches an optional field twice (the
@@ -78,13 +91,25 @@ def _is_optional_leaf(kind: Any) -> bool:
     return _optional_of(kind) in (*_PLAIN, datetime, timedelta)
 
 
+def _keep(value: Any, _: Any) -> Any:
+    return value
+
+
+def _load_optional_instant(value: Any, _: Any) -> datetime | None:
+    return None if value is None else _load_instant(value, None)
+
+
+def _load_optional_duration(value: Any, _: Any) -> timedelta | None:
+    return None if value is None else timedelta(microseconds=value)
+
+
 def _optional_leaf(kind: Any) -> Callable[[Any, Any], Any]:
     inner = _optional_of(kind)
     if inner is datetime:
-        return lambda v, _: None if v is None else _load_instant(v, None)
+        return _load_optional_instant
     if inner is timedelta:
-        return lambda v, _: None if v is None else timedelta(microseconds=v)
-    return lambda v, _: v
+        return _load_optional_duration
+    return _keep
 
 
 def _is_tuple_of_plain(kind: Any) -> bool:
@@ -92,8 +117,12 @@ def _is_tuple_of_plain(kind: Any) -> bool:
     return typing.get_origin(kind) is tuple and len(args) == 2 and args[1] is ... and args[0] is str
 
 
+def _load_tuple(value: Any, _: Any) -> tuple[Any, ...]:
+    return tuple(value)
+
+
 _trusted_converter.register_structure_hook_factory(_is_optional_leaf, _optional_leaf)
-_trusted_converter.register_structure_hook_func(_is_tuple_of_plain, lambda v, _: tuple(v))
+_trusted_converter.register_structure_hook_func(_is_tuple_of_plain, _load_tuple)
 
 T = TypeVar("T")
 
@@ -117,13 +146,86 @@ to_json: Final[Callable[[Any], str]] = json.JSONEncoder(
 ).encode
 
 
+# -- tickets ----------------------------------------------------------------------------
+# A ticket's record is written on every create and update and read on every search hit;
+# supportkit._ticket_codec generates an encoder and a decoder for it from the classes.
+# What those still spend most on is instants and durations, and these repeat: within a
+# ticket (its SLA clocks start when it is created, targets are the category's) and
+# between tickets and versions of one. So the codec remembers recent ones. cattrs' hooks
+# do not, and comparing the two tests the remembering too.
+
+#: Remembers recent results; typed, so that 1, 1.0 and True are told apart.
+_remember: Final = functools.lru_cache(maxsize=4096, typed=True)
+
+
+def _instant_text(moment: datetime) -> str:
+    """The JSON text of :func:`_dump_instant`'s string for ``moment``."""
+    if type(moment) is not datetime:
+        return to_json(_dump_instant(moment))
+    # Remembered in UTC only: in another zone, equal instants may be different ones
+    # (02:30 before and after the clocks go back, with the same tzinfo).
+    return _utc_instant_text(moment if moment.tzinfo is UTC else moment.astimezone(UTC))
+
+
+@_remember
+def _utc_instant_text(moment: datetime) -> str:
+    # _dump_instant's text, quicker: isoformat without arguments leaves out zero
+    # microseconds, and the text needs no escapes.
+    text = moment.isoformat()[:-6]
+    return f'"{text}Z"' if moment.microsecond else f'"{text}.000000Z"'
+
+
+@_remember
+def _duration_text(duration: timedelta) -> str:
+    return to_json(_dump_duration(duration))
+
+
+@_remember
+def _instant(value: Any) -> datetime:
+    return _load_instant(value, None)
+
+
+@_remember
+def _duration(value: Any) -> timedelta:
+    return _load_duration(value, None)
+
+
+#: The record text of a ticket, and the ticket of the record's JSON data: the same as
+#: ``to_json(record_converter.unstructure(ticket))`` and
+#: ``_trusted_converter.structure(data, Ticket)``.
+_dump_ticket: Final = _ticket_codec.make_encoder(
+    Ticket,
+    record_converter,
+    to_json,
+    structure=_trusted_converter,
+    texts={_dump_instant: _instant_text, _dump_duration: _duration_text},
+)
+_load_ticket: Final = _ticket_codec.make_decoder(
+    Ticket,
+    _trusted_converter,
+    unstructure=record_converter,
+    replacements={
+        _keep: None,
+        _load_instant: _instant,
+        _load_optional_instant: _ticket_codec.OrNone(_instant),
+        _load_duration: _duration,
+        _load_optional_duration: _ticket_codec.OrNone(_duration),
+        _load_tuple: tuple,
+    },
+)
+
+
 def dumps(value: Any) -> str:
     """:func:`dump`, as compact JSON text."""
+    if type(value) is Ticket:
+        return _dump_ticket(value)
     return to_json(dump(value))
 
 
 def loads(text: str | bytes, cls: type[T]) -> T:
     """:func:`load` from JSON text that supportkit wrote (a stored record)."""
+    if cls is Ticket:
+        return typing.cast(T, _load_ticket(json.loads(text)))
     return _trusted_converter.structure(json.loads(text), cls)
 
 
