@@ -486,18 +486,29 @@ _RENAMES: Final[dict[type, dict[str, str]]] = {RoutingRule: {"continue_": "conti
 
 def format_instant(moment: datetime) -> str:
     """An instant as the API writes it: UTC, ``Z``, microseconds only when present."""
-    utc = moment.astimezone(UTC)
-    text = utc.isoformat(timespec="microseconds" if utc.microsecond else "seconds")
-    return text.replace("+00:00", "Z")
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    # isoformat's default gives microseconds only when there are some.
+    return utc.isoformat().replace("+00:00", "Z")
+
+
+#: Per attrs class, its fields as (key in the API's shape, attribute name).
+_API_KEYS: Final[dict[type, tuple[tuple[str, str], ...]]] = {}
+_AS_IS: Final = (str, int, float, bool, type(None))
 
 
 def _unstructure_attrs(obj: Any) -> dict[str, Any]:
-    renames = _RENAMES.get(type(obj), {})
+    cls = type(obj)
+    keys = _API_KEYS.get(cls)
+    if keys is None:
+        renames = _RENAMES.get(cls, {})
+        keys = tuple((renames.get(f.name, f.name), f.name) for f in attrs.fields(cls))
+        _API_KEYS[cls] = keys
     out: dict[str, Any] = {}
-    for field in attrs.fields(type(obj)):
-        key = renames.get(field.name, field.name)
-        value = getattr(obj, field.name)
-        if isinstance(value, timedelta):
+    for key, name in keys:
+        value = getattr(obj, name)
+        if type(value) in _AS_IS:  # what the converter gives back unchanged
+            out[key] = value
+        elif isinstance(value, timedelta):
             out[key] = format_duration(value)
             out[f"{key}_seconds"] = seconds(value)
         else:

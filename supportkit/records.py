@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import functools
 import json
+import json.encoder
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Generic, TypeVar
 
@@ -140,6 +141,8 @@ def load(data: Any, cls: type[T]) -> T:
     return record_converter.structure(data, cls)
 
 
+_encode_json_str: Final[Callable[[str], str]] = json.encoder.encode_basestring
+
 #: Compact JSON text of plain, acyclic data (what :func:`dump` and ``to_dict`` give).
 to_json: Final[Callable[[Any], str]] = json.JSONEncoder(
     separators=(",", ":"), ensure_ascii=False, check_circular=False
@@ -227,6 +230,32 @@ def loads(text: str | bytes, cls: type[T]) -> T:
     if cls is Ticket:
         return typing.cast(T, _load_ticket(json.loads(text)))
     return _trusted_converter.structure(json.loads(text), cls)
+
+
+def data_texts(datas: Sequence[Mapping[str, Any]]) -> list[str]:
+    """``to_json`` of each of ``datas`` (events' data), in order.
+
+    A command's events often carry one ticket shape (the same dict) under their first
+    key, ``"ticket"``; its text is made once and put into each.
+    """
+    texts: list[str] = []
+    shared: dict[int, tuple[Any, str]] = {}
+    for data in datas:
+        first = next(iter(data), None)
+        value = data[first] if first is not None else None
+        if type(first) is not str or type(value) is not dict:
+            texts.append(to_json(data))
+            continue
+        known = shared.get(id(value))
+        if known is None or known[0] is not value:
+            known = shared[id(value)] = (value, to_json(value))
+        head = "{" + _encode_json_str(first) + ":" + known[1]
+        if len(data) == 1:
+            texts.append(head + "}")
+        else:
+            rest = to_json({key: item for key, item in data.items() if key != first})
+            texts.append(head + "," + rest[1:])
+    return texts
 
 
 def instant_key(moment: datetime) -> str:

@@ -396,3 +396,57 @@ def test_converters_with_other_options_are_left_to_do_it_themselves() -> None:
     decode = _ticket_codec.make_decoder(_Part, strict)
     with pytest.raises(cattrs.errors.ForbiddenExtraKeysError):
         decode({"when": None, "count": 1, "extra": 2})
+
+
+_json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+_json_data = st.recursive(
+    _json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@given(
+    shapes=st.lists(
+        st.dictionaries(st.text(max_size=6), _json_data, max_size=4), min_size=1, max_size=3
+    ),
+    picks=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=2),
+            st.sampled_from(["ticket", "tïcket", "other"]),
+            st.dictionaries(st.text(max_size=6), _json_data, max_size=3),
+            st.booleans(),
+        ),
+        max_size=5,
+    ),
+    extra=st.lists(
+        st.dictionaries(st.text(max_size=6) | st.integers(), _json_data, max_size=3), max_size=2
+    ),
+)
+def test_event_data_texts_are_each_datas_json(
+    shapes: list[dict[str, Any]],
+    picks: list[tuple[int, str, dict[str, Any], bool]],
+    extra: list[dict[Any, Any]],
+) -> None:
+    # Events of one command share a ticket shape (the same dict) under their first key.
+    datas: list[dict[Any, Any]] = []
+    for index, key, rest, shared in picks:
+        shape = shapes[index % len(shapes)]
+        value = shape if shared else dict(shape)
+        datas.append({key: value, **{k: v for k, v in rest.items() if k != key}})
+    datas += extra
+    assert records.data_texts(datas) == [records.to_json(data) for data in datas]
+
+
+def test_a_shared_shape_is_encoded_once() -> None:
+    shape = {"id": "ticket_1", "title": "Ünïcode"}
+    texts = records.data_texts(
+        [{"ticket": shape, "routing": {"rule": None}}, {"ticket": shape}, {}]
+    )
+    assert texts == [
+        '{"ticket":{"id":"ticket_1","title":"Ünïcode"},"routing":{"rule":null}}',
+        '{"ticket":{"id":"ticket_1","title":"Ünïcode"}}',
+        "{}",
+    ]

@@ -570,12 +570,16 @@ def _document(row: Sequence[Any]) -> Document:
     )
 
 
-def _event_values(event: Event) -> tuple[Any, ...]:
-    """An event's values in the order of ``_EVENT_COLUMNS``."""
-    return (
-        event.id, event.type, event.ticket_id, event.customer_id, event.visibility,
-        event.created_at, records.to_json(event.data),
-    )  # fmt: skip
+def _event_values(events: Sequence[Event]) -> list[tuple[Any, ...]]:
+    """The events' values in the order of ``_EVENT_COLUMNS``."""
+    texts = records.data_texts([event.data for event in events])
+    return [
+        (
+            event.id, event.type, event.ticket_id, event.customer_id, event.visibility,
+            event.created_at, text,
+        )
+        for event, text in zip(events, texts, strict=True)
+    ]  # fmt: skip
 
 
 class _PgTransaction(Transaction):
@@ -981,8 +985,8 @@ class _PgTransaction(Transaction):
         if len(events) >= _COPY_EVENTS_FROM:
             return self._copy_events(events)
         params: list[Any] = []
-        for event in events:
-            params += _event_values(event)
+        for row in _event_values(events):
+            params += row
         values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(events))
         rows = self._run(
             f"INSERT INTO events({_EVENT_COLUMNS})"
@@ -1004,7 +1008,7 @@ class _PgTransaction(Transaction):
                 (len(events),),
             ).fetchall()
         ]
-        rows = [(seq, *_event_values(event)) for seq, event in zip(seqs, events, strict=True)]
+        rows = [(seq, *values) for seq, values in zip(seqs, _event_values(events), strict=True)]
         taken = self._copy(_COPY_EVENTS, rows, lambda column, value: value or events[0].id)
         if taken is not None:
             raise AlreadyExists("event", taken)

@@ -1153,12 +1153,13 @@ class _SQLiteTransaction(Transaction):
     # -- events ------------------------------------------------------------------------
 
     def insert_events(self, events: Sequence[Event]) -> list[Event]:
+        texts = records.data_texts([event.data for event in events])
         rows = [
             (
                 event.id, event.type, event.ticket_id, event.customer_id, event.visibility,
-                _key(event.created_at), records.to_json(event.data),
+                _key(event.created_at), text,
             )
-            for event in events
+            for event, text in zip(events, texts, strict=True)
         ]  # fmt: skip
         if not rows:
             return []
