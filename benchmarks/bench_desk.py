@@ -1525,7 +1525,7 @@ PG_BREAKDOWN = (
     ("route (_route)", "_route", "desk.py"),
     ("select SLA targets", "select_targets", "sla.py"),
     ("open the ticket, start SLA clocks", "open_ticket", "workflow.py"),
-    ("ticket row + JSON record (_row)", "_row", "postgresql.py"),
+    ("ticket row + JSON record (_values)", "_values", "postgresql.py"),
     ("event payloads (to_dict in emit)", "emit", "desk.py"),
     ("store events (insert_events)", "insert_events", "postgresql.py"),
     ("psycopg Connection.wait (all waits on the server)", "wait", "connection.py"),
