@@ -126,8 +126,16 @@ def start(
     _check_calendar(targets, calendar)
 
     def clock(target: timedelta) -> SlaClock:
-        fresh = SlaClock(target=target, started_at=created_at, running_since=created_at)
-        return _derive(fresh, calendar, targets.warning_threshold)
+        # A fresh clock runs from created_at with nothing consumed: the instants are
+        # plain calendar additions (what _derive would find, without re-building it).
+        warn = _warning_amount(target, targets.warning_threshold)
+        return SlaClock(
+            target=target,
+            started_at=created_at,
+            running_since=created_at,
+            due_at=created_at if target <= _ZERO else calendar.add(created_at, target),
+            at_risk_at=created_at if warn <= _ZERO else calendar.add(created_at, warn),
+        )
 
     return TicketSla(
         policy_id=targets.policy_id,

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from supportkit import sla
 from supportkit.calendar import BusinessCalendar
 from supportkit.errors import ValidationError
-from supportkit.models import Category, SlaPolicy, structure
+from supportkit.models import Category, SlaClock, SlaPolicy, structure
 from supportkit.routing import TicketFacts
 from supportkit.sla import SlaTargets
 
@@ -316,3 +316,18 @@ def test_a_priority_change_while_resolved_applies_when_reopened() -> None:
     # ...and a reopen runs on the new target.
     reopened = sla.on_status_change(looser, "resolved", "open", T0 + 5 * H, ALWAYS)
     assert reopened.resolution.due_at == T0 + 5 * H + 47 * H
+
+
+@given(
+    calendars,
+    instants,
+    st.integers(min_value=0, max_value=80 * 60).map(lambda m: timedelta(minutes=m)),
+    st.floats(min_value=0.0, max_value=1.0),
+)
+def test_a_started_clock_is_what_deriving_a_fresh_one_gives(
+    calendar: BusinessCalendar, created: datetime, target: timedelta, threshold: float
+) -> None:
+    targets = SlaTargets(None, calendar.id, target, target, warning_threshold=threshold)
+    started = sla.start(targets, created, calendar).response
+    fresh = SlaClock(target=target, started_at=created, running_since=created)
+    assert started == sla._derive(fresh, calendar, threshold)
