@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from supportkit import Desk
-from supportkit.backends.sqlite import BACKSTOP_PAGES, SQLiteStorage
+from supportkit.backends.sqlite import BACKSTOP_PAGES, SQLiteStorage, _Checkpointer
 from supportkit.errors import ValidationError
 
 
@@ -19,6 +19,16 @@ def _write(storage: SQLiteStorage, count: int, prefix: str = "k") -> None:
     for n in range(count):
         with storage.write() as tx:
             tx.set_state(f"{prefix}{n}", "x" * 2000)  # a page or so per commit
+
+
+def _checkpointed(tmp_path: Path) -> tuple[SQLiteStorage, _Checkpointer]:
+    """A file storage whose thread has run its first checkpoint."""
+    storage = SQLiteStorage(str(tmp_path / "support.db"))
+    checkpointer = storage.checkpointer
+    assert checkpointer is not None
+    _write(storage, checkpointer.every)
+    assert checkpointer.wait(1, timeout=30)
+    return storage, checkpointer
 
 
 def _autocheckpoint(storage: SQLiteStorage) -> int:
@@ -71,11 +81,7 @@ def test_the_checkpoint_size_adapts_to_the_pages_each_commit_writes(tmp_path: Pa
 
 
 def test_close_stops_the_thread(tmp_path: Path) -> None:
-    storage = SQLiteStorage(str(tmp_path / "support.db"))
-    checkpointer = storage.checkpointer
-    assert checkpointer is not None
-    _write(storage, checkpointer.every)
-    assert checkpointer.wait(1, timeout=30)
+    storage, checkpointer = _checkpointed(tmp_path)
     thread = checkpointer._thread
     assert thread is not None and thread.is_alive()
     storage.close()
@@ -127,11 +133,7 @@ def _child(storage: SQLiteStorage, result: multiprocessing.Queue[bool]) -> None:
 
 @pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
 def test_a_forked_child_starts_its_own_thread(tmp_path: Path) -> None:
-    storage = SQLiteStorage(str(tmp_path / "support.db"))
-    checkpointer = storage.checkpointer
-    assert checkpointer is not None
-    _write(storage, checkpointer.every)
-    assert checkpointer.wait(1, timeout=30)
+    storage, checkpointer = _checkpointed(tmp_path)
     context = multiprocessing.get_context("fork")
     result: multiprocessing.Queue[bool] = context.Queue()
     child = context.Process(target=_child, args=(storage, result))
