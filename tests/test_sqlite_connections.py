@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -96,4 +98,54 @@ def test_a_forked_child_opens_its_own_connections(tmp_path: Path) -> None:
         assert tx.get_state("child") == "written"
         assert tx.get_state("parent") == "after"
         assert tx.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"  # type: ignore[attr-defined]
+    storage.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_locks_held_at_the_fork_do_not_hang_the_child(tmp_path: Path) -> None:
+    storage = SQLiteStorage(str(tmp_path / "support.db"))
+    checkpointer = storage.checkpointer
+    assert checkpointer is not None
+    for n in range(checkpointer.every):  # the checkpoint thread has started
+        with storage.write() as tx:
+            tx.set_state(f"k{n}", "x")
+    assert checkpointer.wait(1, timeout=30)
+    # Another thread is inside the storage's and the checkpointer's locks when the
+    # process forks.
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with storage._registry_lock, checkpointer._done:
+            holding.set()
+            release.wait(timeout=60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(timeout=30)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            for n in range(2 * checkpointer.every):
+                with storage.write() as tx:
+                    tx.set_state(f"child{n}", "x")
+            storage.close()
+            code = 0
+        finally:
+            os._exit(code)
+    release.set()
+    holder.join()
+    deadline = time.monotonic() + 20
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung on a lock it inherited")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with storage.read() as tx:
+        assert tx.get_state(f"child{2 * checkpointer.every - 1}") == "x"
     storage.close()

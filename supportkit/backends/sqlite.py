@@ -415,7 +415,15 @@ class _Checkpointer:
             self._start()
         self._wake.set()
 
+    def _forget_parent(self) -> None:
+        if self._thread is not None and self._pid != os.getpid():
+            # A forked child: the parent's thread is not here, and it may have held
+            # the condition's lock at the fork.
+            self._done = threading.Condition()
+            self._thread = None
+
     def _start(self) -> None:
+        self._forget_parent()
         with self._done:
             if self._closed or (self._thread is not None and self._pid == os.getpid()):
                 return
@@ -474,6 +482,7 @@ class _Checkpointer:
 
     def close(self) -> None:
         """Stop the thread and wait for it (a checkpoint under way finishes first)."""
+        self._forget_parent()
         with self._done:
             self._closed = True
         thread = self._thread
@@ -571,9 +580,9 @@ class SQLiteStorage(Storage):
                     if not self._connections:
                         self._connections.append(self._connect())
             return self._connections[0]
+        if self._pid != os.getpid():
+            self._after_fork()
         with self._registry_lock:
-            if self._pid != os.getpid():
-                self._after_fork()
             if self._idle:
                 return self._idle.pop()
         conn = self._connect()
@@ -587,7 +596,9 @@ class SQLiteStorage(Storage):
     def _after_fork(self) -> None:
         """In a forked child: never use the parent's connections (SQLite's locks belong
         to a process, so a connection carried across ``fork()`` can corrupt the
-        database); open new ones. The inherited ones are kept, unused, until exit."""
+        database); open new ones. The inherited ones are kept, unused, until exit.
+        The lock is new too: another thread of the parent may have held it at the fork."""
+        self._registry_lock = threading.Lock()
         _INHERITED.extend(self._connections)
         self._connections = []
         self._idle = []
@@ -706,10 +717,10 @@ class SQLiteStorage(Storage):
     def close(self) -> None:
         if self.checkpointer is not None:
             self.checkpointer.close()
+        if self._pid != os.getpid():
+            self._after_fork()  # a forked child closes only its own connections
         with self._registry_lock:
             self._closed = True
-            if self._pid != os.getpid():
-                self._after_fork()  # a forked child closes only its own connections
             for conn in self._connections:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
