@@ -33,12 +33,12 @@ import attrs
 import cattrs
 from cattrs.fns import identity
 
-__all__ = ["OrNone", "make_decoder", "make_encoder", "shortcut_classes"]
+__all__ = ["OrNone", "encode_str", "make_decoder", "make_encoder", "shortcut_classes"]
 
 T = TypeVar("T")
 
 #: Python's JSON text of a string (``ensure_ascii`` off), of an int and a finite float.
-_encode_str: Final[Callable[[str], str]] = json.encoder.encode_basestring
+encode_str: Final[Callable[[str], str]] = json.encoder.encode_basestring
 _int_text: Final[Callable[[int], str]] = int.__repr__
 _float_text: Final[Callable[[float], str]] = float.__repr__
 
@@ -66,7 +66,7 @@ def _texts(to_json: Callable[[Any], str]) -> tuple[Callable[[Any], str], Callabl
     def text(value: Any) -> str:
         kind = type(value)
         if kind is str:
-            return _encode_str(value)
+            return encode_str(value)
         if value is None:
             return "null"
         if kind is int:
@@ -82,7 +82,7 @@ def _texts(to_json: Callable[[Any], str]) -> tuple[Callable[[Any], str], Callabl
     def json_text(value: Any) -> str | None:
         kind = type(value)
         if kind is str:
-            return _encode_str(value)
+            return encode_str(value)
         if value is None:
             return "null"
         if kind is int:
@@ -105,7 +105,7 @@ def _texts(to_json: Callable[[Any], str]) -> tuple[Callable[[Any], str], Callabl
                 item_text = json_text(item)
                 if type(key) is not str or item_text is None:
                     return None
-                members.append(_encode_str(key) + ":" + item_text)
+                members.append(encode_str(key) + ":" + item_text)
             return "{" + ",".join(members) + "}"
         return None
 
@@ -269,7 +269,7 @@ class _Encoders(_Source):
         super().__init__(unstructure, structure)
         self.texts = texts
         self.text, self.json_text = _texts(to_json)
-        self.namespace.update(_text=self.text, _encode_str=_encode_str, _int_text=_int_text)
+        self.namespace.update(_text=self.text, encode_str=encode_str, _int_text=_int_text)
 
     def define(self, name: str, cls: type) -> str:
         self._within.append(cls)
@@ -296,7 +296,7 @@ class _Encoders(_Source):
         opening = "{"
         fields = attrs.fields(cls)
         for field, head in zip(fields, self.heads(value, len(fields)), strict=True):
-            pieces.append((True, opening + _encode_str(field.name) + ":"))
+            pieces.append((True, opening + encode_str(field.name) + ":"))
             pieces += self.pieces(field.type, f"{head}.{field.name}")
             opening = ","
         return [*pieces, (True, "}")]
@@ -314,7 +314,7 @@ class _Encoders(_Source):
         """An expression for the text of ``value``, an unstructured leaf (or anything)."""
         head, var = self.heads(value, 2)
         return (
-            f"(_encode_str({var}) if type({head}) is str"
+            f"(encode_str({var}) if type({head}) is str"
             f" else 'null' if {var} is None else _int_text({var}) if type({var}) is int"
             f" else _text({var}))"
         )

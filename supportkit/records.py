@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import json
-import json.encoder
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -141,8 +140,6 @@ def load(data: Any, cls: type[T]) -> T:
     return record_converter.structure(data, cls)
 
 
-_encode_json_str: Final[Callable[[str], str]] = json.encoder.encode_basestring
-
 #: Compact JSON text of plain, acyclic data (what :func:`dump` and ``to_dict`` give).
 to_json: Final[Callable[[Any], str]] = json.JSONEncoder(
     separators=(",", ":"), ensure_ascii=False, check_circular=False
@@ -249,7 +246,7 @@ def data_texts(datas: Sequence[Mapping[str, Any]]) -> list[str]:
         known = shared.get(id(value))
         if known is None or known[0] is not value:
             known = shared[id(value)] = (value, to_json(value))
-        head = "{" + _encode_json_str(first) + ":" + known[1]
+        head = "{" + _ticket_codec.encode_str(first) + ":" + known[1]
         if len(data) == 1:
             texts.append(head + "}")
         else:

@@ -1395,10 +1395,11 @@ def open_sqlite(url: str, options: Mapping[str, Any]) -> SQLiteStorage:
     timeout = options.get("busy_timeout", 30.0)
     if not isinstance(timeout, int | float) or timeout < 0:
         raise ValidationError.for_field("busy_timeout", "expected a non-negative number")
-    checkpoint = options.get("checkpoint", "background")
-    if checkpoint not in ("background", "inline"):
-        raise ValidationError.for_field("checkpoint", "expected background or inline")
-    return SQLiteStorage(parse_url(url), busy_timeout=float(timeout), checkpoint=checkpoint)
+    return SQLiteStorage(
+        parse_url(url),
+        busy_timeout=float(timeout),
+        checkpoint=options.get("checkpoint", "background"),  # checked there
+    )
 
 
 @hookimpl
