@@ -256,8 +256,9 @@ def data_texts(datas: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def instant_key(moment: datetime) -> str:
-    """The sortable text form of an instant used in indexed columns."""
-    return _dump_instant(moment)
+    """The sortable text form of an instant used in indexed columns (the record's
+    string, :func:`_dump_instant`'s)."""
+    return _instant_text(moment)[1:-1]
 
 
 class RecordCache(Generic[T]):

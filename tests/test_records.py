@@ -299,6 +299,7 @@ def test_remembered_instants_are_those_of_equal_instants(
             expected = records.to_json(records._dump_instant(variant))
             assert records._instant_text(variant) == expected
             text = records._dump_instant(variant)
+            assert records.instant_key(variant) == text  # the indexed columns' form
             assert records._instant(text) == records._load_instant(text, None)
 
 
