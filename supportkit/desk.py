@@ -725,8 +725,16 @@ class Tickets:
         )
 
     def _route(
-        self, tx: Transaction, snapshot: _Snapshot, data: TicketInput, batch: _Batch | None = None
-    ) -> tuple[TicketFacts, RoutingDecision, Customer | None]:
+        self,
+        tx: Transaction,
+        snapshot: _Snapshot,
+        data: TicketInput,
+        batch: _Batch | None = None,
+        *,
+        year: int | None = None,
+    ) -> tuple[TicketFacts, RoutingDecision, Customer | None, int | None]:
+        """Route a new ticket. Outside a batch, ``year`` also reserves its number (in
+        the same read: one round trip on PostgreSQL), returned last."""
         customer = None
         if data.customer_id is not None:
             customer = snapshot.customer(tx, data.customer_id)
@@ -750,12 +758,20 @@ class Tickets:
         team = snapshot.teams.get(planned.team) if planned.team else None
         counts: dict[str, int] = {}
         last: str | None = None
-        if team is not None:
-            if team.strategy in ("least_loaded", "skills"):
+        number: int | None = None
+        loaded = team is not None and team.strategy in ("least_loaded", "skills")
+        if batch is None:
+            reads = tx.create_reads(
+                year=year,
+                agent_ids=list(team.members) if team is not None and loaded else [],
+                done_statuses=sorted(self._desk.config.lifecycle.stop_statuses),
+                state_key=f"round_robin:{team.id}" if team is not None else None,
+            )
+            counts, last, number = reads.open_counts, reads.state, reads.number
+        elif team is not None:
+            if loaded:
                 counts = self._open_counts(tx, list(team.members), batch)
-            if batch is None:
-                last = tx.get_state(f"round_robin:{team.id}")
-            elif team.id in batch.round_robin:
+            if team.id in batch.round_robin:
                 last = batch.round_robin[team.id]
             else:
                 last = batch.round_robin[team.id] = tx.get_state(f"round_robin:{team.id}")
@@ -767,14 +783,10 @@ class Tickets:
             open_counts=counts,
             round_robin={team.id: last} if team is not None and last else {},
         )
-        return facts, decision, customer
+        return facts, decision, customer, number
 
-    def _open_counts(
-        self, tx: Transaction, agent_ids: list[str], batch: _Batch | None
-    ) -> dict[str, int]:
+    def _open_counts(self, tx: Transaction, agent_ids: list[str], batch: _Batch) -> dict[str, int]:
         done = sorted(self._desk.config.lifecycle.stop_statuses)
-        if batch is None:
-            return tx.open_ticket_counts(agent_ids, done)
         stored = batch.stored_load
         missing = [a for a in agent_ids if a not in stored]
         if missing:
@@ -796,15 +808,21 @@ class Tickets:
 
     def _create(self, unit: _Unit, data: TicketInput, *, linked: tuple[str, ...] = ()) -> Ticket:
         desk, tx, snapshot, now, batch = self._desk, unit.tx, unit.snapshot, unit.now, unit.batch
-        facts, decision, customer = self._route(tx, snapshot, data, batch)
+        year = now.year
+        facts, decision, customer, number = self._route(
+            tx, snapshot, data, batch, year=None if batch is not None else year
+        )
         priority = decision.set_priority or data.priority
-        facts = attrs.evolve(facts, priority=priority)
+        if priority != facts.priority:
+            facts = attrs.evolve(facts, priority=priority)
         category = snapshot.categories[data.category]
         targets = sla_mod.select_targets(
             category, snapshot.policies, facts, lifecycle=desk.config.lifecycle
         )
         calendar = snapshot.calendar(targets.calendar_id)
-        number = batch.take_number() if batch is not None else tx.next_ticket_number(now.year)
+        if batch is not None:
+            number = batch.take_number()
+        assert number is not None  # create_reads reserved it
         agent = snapshot.agents.get(decision.agent) if decision.agent else None
         ticket = wf.open_ticket(
             id=new_id("ticket"),
@@ -912,9 +930,10 @@ class Tickets:
         desk = self._desk
         with desk._read() as (tx, snapshot, now):
             data = self._parse(body, snapshot)
-            facts, decision, customer = self._route(tx, snapshot, data)
+            facts, decision, customer, _ = self._route(tx, snapshot, data)
             priority = decision.set_priority or data.priority
-            facts = attrs.evolve(facts, priority=priority)
+            if priority != facts.priority:
+                facts = attrs.evolve(facts, priority=priority)
             targets = sla_mod.select_targets(
                 snapshot.categories[data.category], snapshot.policies, facts,
                 lifecycle=desk.config.lifecycle,

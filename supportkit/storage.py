@@ -32,6 +32,7 @@ from .models import Attachment, Comment, Ticket
 __all__ = [
     "SORT_FIELDS",
     "STATS_GROUPS",
+    "CreateReads",
     "Document",
     "Event",
     "Page",
@@ -238,6 +239,15 @@ class Document:
     seq: int | None = None
 
 
+@attrs.frozen
+class CreateReads:
+    """The answers of :meth:`Transaction.create_reads`."""
+
+    number: int | None
+    open_counts: dict[str, int]
+    state: str | None
+
+
 class Transaction(ABC):
     """The operations of one transaction. See the module docstring."""
 
@@ -259,8 +269,33 @@ class Transaction(ABC):
     def insert_ticket(self, ticket: Ticket, *, next_due_at: datetime | None) -> None:
         """Store a new ticket. ``next_due_at`` is when ``tick()`` next needs it.
 
-        :raises AlreadyExists: the id or number is already taken.
+        :raises AlreadyExists: the id or number is already taken. A backend may send
+            the insert without waiting for its answer and raise this from a later
+            statement of the transaction, or from its commit; the transaction is then
+            rolled back.
         """
+
+    def create_reads(
+        self,
+        *,
+        year: int | None,
+        agent_ids: Sequence[str],
+        done_statuses: Sequence[str],
+        state_key: str | None,
+    ) -> CreateReads:
+        """What creating one ticket reads: the next number of ``year``
+        (:meth:`next_ticket_number`; none when ``year`` is ``None``), the open tickets
+        of ``agent_ids`` (:meth:`open_ticket_counts`) and the state at ``state_key``
+        (:meth:`get_state`).
+
+        The default makes the three calls; a backend with round trips to save asks
+        for all of them at once.
+        """
+        return CreateReads(
+            number=self.next_ticket_number(year) if year is not None else None,
+            open_counts=self.open_ticket_counts(agent_ids, done_statuses) if agent_ids else {},
+            state=self.get_state(state_key) if state_key is not None else None,
+        )
 
     def next_ticket_numbers(self, year: int, count: int) -> int:
         """Reserve ``count`` consecutive sequence numbers of ``year``; returns the first.

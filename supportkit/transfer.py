@@ -562,7 +562,9 @@ class _Importer:
                     if item.events:
                         tx.insert_events(item.events)
                 except AlreadyExists as exc:
-                    raise TransferError.at(item.line, field, str(exc)) from None
+                    # A backend may report a taken ticket id from a later statement.
+                    where = "ticket" if exc.kind == "ticket" else field
+                    raise TransferError.at(item.line, where, str(exc)) from None
                 except ValidationError as exc:  # e.g. the ticket's calendar is not configured
                     raise TransferError.wrap(item.line, exc, field) from None
                 counts.tickets += 1

@@ -63,12 +63,14 @@ from ..errors import (
     RetryableStorageError,
     SchemaVersionError,
     StorageError,
+    SupportkitError,
     TicketNotFound,
     ValidationError,
     VersionConflict,
 )
 from ..models import Attachment, Comment, Ticket
 from ..storage import (
+    CreateReads,
     Document,
     Event,
     Page,
@@ -272,7 +274,22 @@ SCHEMA_VERSION: Final = len(MIGRATIONS)
 # -- errors -------------------------------------------------------------------------------
 
 
-def _translate(exc: BaseException) -> StorageError:
+#: The kind of value a table holds, for AlreadyExists.
+_KINDS: Final = {
+    "tickets": "ticket",
+    "comments": "comment",
+    "attachments": "attachment",
+    "events": "event",
+    "documents": "document",
+}
+
+
+def _translate(exc: BaseException) -> SupportkitError:
+    if isinstance(exc, pg_errors.UniqueViolation) and exc.diag.table_name in _KINDS:
+        # A statement sent without waiting for its answer (a ticket's INSERT) fails the
+        # transaction at its next sync: the error says which key was taken.
+        found = _DUPLICATE_KEY.match(exc.diag.message_detail or "")
+        return AlreadyExists(_KINDS[exc.diag.table_name], found[2] if found else "")
     if isinstance(exc, pg_errors.SerializationFailure | pg_errors.DeadlockDetected):
         return RetryableStorageError(f"PostgreSQL: {exc}".strip())
     if isinstance(exc, PoolTimeout):
@@ -481,10 +498,17 @@ _COLUMNS: Final = (
     "tags", "data",
 )  # fmt: skip
 _INSERT: Final = (
-    f"INSERT INTO tickets ({', '.join(_COLUMNS)}) "
-    f"VALUES ({', '.join(['%s'] * len(_COLUMNS))}) "
-    "ON CONFLICT DO NOTHING RETURNING seq"
+    f"INSERT INTO tickets ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
 )
+_NEXT_NUMBER: Final = (
+    "INSERT INTO ticket_counters(year, last) VALUES (%s, 1) "
+    "ON CONFLICT (year) DO UPDATE SET last = ticket_counters.last + 1 RETURNING last"
+)
+_OPEN_COUNTS: Final = (
+    "SELECT assignee, SUM(n) FROM assignee_load WHERE assignee = ANY(%s) "
+    "AND NOT (status = ANY(%s)) GROUP BY assignee"
+)
+_STATE: Final = "SELECT value FROM state WHERE key = %s"
 _COPY_TICKETS: Final = f"COPY tickets ({', '.join(_COLUMNS)}) FROM STDIN"
 _EVENT_COLUMNS: Final = "id, type, ticket_id, customer_id, visibility, created_at, data"
 _COPY_EVENTS: Final = f"COPY events (seq, {_EVENT_COLUMNS}) FROM STDIN"
@@ -664,12 +688,36 @@ class _PgTransaction(Transaction):
     # -- tickets -----------------------------------------------------------------------
 
     def next_ticket_number(self, year: int) -> int:
-        row = self._run(
-            "INSERT INTO ticket_counters(year, last) VALUES (%s, 1) "
-            "ON CONFLICT (year) DO UPDATE SET last = ticket_counters.last + 1 RETURNING last",
-            (year,),
-        ).fetchone()
+        row = self._run(_NEXT_NUMBER, (year,)).fetchone()
         return int(row[0])
+
+    def create_reads(
+        self,
+        *,
+        year: int | None,
+        agent_ids: Sequence[str],
+        done_statuses: Sequence[str],
+        state_key: str | None,
+    ) -> CreateReads:
+        # All three go out before any answer is read: one round trip.
+        try:
+            with contextlib.nullcontext() if self._pipeline else self.conn.pipeline():
+                numbered = self.conn.execute(_NEXT_NUMBER, (year,)) if year is not None else None
+                counted = (
+                    self.conn.execute(_OPEN_COUNTS, (list(agent_ids), list(done_statuses)))
+                    if agent_ids
+                    else None
+                )
+                stated = self.conn.execute(_STATE, (state_key,)) if state_key is not None else None
+            number = int(numbered.fetchone()[0]) if numbered is not None else None  # type: ignore[index]
+            counts: dict[str, int] = {}
+            if counted is not None:
+                counts = dict.fromkeys(agent_ids, 0)
+                counts.update({row[0]: int(row[1]) for row in counted.fetchall()})
+            found = stated.fetchone() if stated is not None else None
+        except psycopg.Error as exc:
+            raise _translate(exc) from exc
+        return CreateReads(number, counts, str(found[0]) if found else None)
 
     def raise_ticket_counter(self, year: int, at_least: int) -> None:
         self._run(
@@ -692,7 +740,9 @@ class _PgTransaction(Transaction):
     def insert_ticket(self, ticket: Ticket, *, next_due_at: datetime | None) -> None:
         # Triggers index its tags and count it in its agent's load.
         values = _values(ticket, next_due_at)
-        self._unique(_INSERT, values, "ticket", ticket.id)
+        # Sent without waiting (a write runs in pipeline mode): a taken id or number
+        # fails the transaction at its next round trip, which raises AlreadyExists.
+        self._run(_INSERT, values)
         self.tickets.remember(ticket.id, values[-1], ticket)
 
     def insert_tickets(self, tickets: Sequence[tuple[Ticket, datetime | None]]) -> None:
@@ -826,11 +876,7 @@ class _PgTransaction(Transaction):
         if not agent_ids:
             return {}
         counts = dict.fromkeys(agent_ids, 0)
-        rows = self._run(
-            "SELECT assignee, SUM(n) FROM assignee_load WHERE assignee = ANY(%s) "
-            "AND NOT (status = ANY(%s)) GROUP BY assignee",
-            (list(agent_ids), list(done_statuses)),
-        ).fetchall()
+        rows = self._run(_OPEN_COUNTS, (list(agent_ids), list(done_statuses))).fetchall()
         counts.update({row[0]: int(row[1]) for row in rows})
         return counts
 
@@ -1192,7 +1238,7 @@ class _PgTransaction(Transaction):
         return int(row[0]) if row else 0
 
     def get_state(self, key: str) -> str | None:
-        row = self._run("SELECT value FROM state WHERE key = %s", (key,)).fetchone()
+        row = self._run(_STATE, (key,)).fetchone()
         return str(row[0]) if row else None
 
     def set_state(self, key: str, value: str) -> None:
