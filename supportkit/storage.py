@@ -414,8 +414,15 @@ class Transaction(ABC):
     # -- events ------------------------------------------------------------------------
 
     @abstractmethod
-    def insert_events(self, events: Sequence[Event]) -> list[Event]:
-        """Append events; returns them with their ``seq``."""
+    def insert_events(self, events: Sequence[Event]) -> Sequence[Event]:
+        """Append events; returns them with their ``seq``.
+
+        A backend may send them without waiting for the answer: it then returns a
+        sequence that waits for it when first read (after the commit, whose round trip
+        brought it, that costs nothing), and a taken id raises
+        :class:`~supportkit.errors.AlreadyExists` from a later statement or from the
+        commit, which then rolls back.
+        """
 
     @abstractmethod
     def list_events(

@@ -1450,6 +1450,33 @@ class StorageConformance:
             assert tx.open_ticket_counts(["agent-1"], ("open", "resolved", "closed")) == {
                 "agent-1": 1
             }
+        with storage.write() as tx:
+            tx.set_state("rr:team-1", "agent-2")
+        with storage.write() as tx:
+            reads = tx.create_reads(
+                year=2026,
+                agent_ids=["agent-1", "agent-2", "agent-3"],
+                done_statuses=_DONE,
+                state_key="rr:team-1",
+            )
+            assert reads.open_counts == {"agent-1": 2, "agent-2": 1, "agent-3": 0}
+            assert (reads.number, reads.state) == (1, "agent-2")
+            assert tx.next_ticket_number(2026) == 2  # create_reads reserved 1
+            bare = tx.create_reads(year=None, agent_ids=[], done_statuses=_DONE, state_key=None)
+            assert (bare.number, bare.open_counts, bare.state) == (None, {}, None)
+            unknown = tx.create_reads(
+                year=2027, agent_ids=["agent-9"], done_statuses=(), state_key="rr:none"
+            )
+            assert (unknown.number, unknown.open_counts, unknown.state) == (1, {"agent-9": 1}, None)
+        with storage.read() as tx:  # a preview reads without reserving a number
+            reads = tx.create_reads(
+                year=None, agent_ids=["agent-2"], done_statuses=_DONE, state_key="rr:team-1"
+            )
+            assert (reads.number, reads.open_counts, reads.state) == (
+                None,
+                {"agent-2": 1},
+                "agent-2",
+            )
 
     def test_claim_due_tickets(self, storage: Storage) -> None:
         due = {
@@ -1775,7 +1802,7 @@ class StorageConformance:
         assert seqs == sorted(set(seqs)), "seq must increase"
         with storage.write() as tx:
             later = tx.insert_events([_event("ev-later")])
-            assert tx.insert_events([]) == []
+            assert list(tx.insert_events([])) == []
         assert later[0].seq is not None and later[0].seq > max(seqs)
         with storage.read() as tx:
             assert tx.list_events() == [*stored, *later]
@@ -1792,7 +1819,7 @@ class StorageConformance:
             tx.insert_events([_event("ev-2"), _event("ev-1", at=NOW + _M), _event("ev-3")])
         assert (caught.value.kind, caught.value.key) == ("event", "ev-1")
         with storage.read() as tx:
-            assert tx.list_events() == first
+            assert tx.list_events() == list(first)
 
     def test_list_events_filters(self, storage: Storage) -> None:
         events = [
@@ -1804,9 +1831,9 @@ class StorageConformance:
             _event("e6", ticket_id="t3", customer_id="cust-a", visibility="internal"),
         ]
         with storage.write() as tx:
-            stored = tx.insert_events(events[:3])
+            first = tx.insert_events(events[:3])
         with storage.write() as tx:
-            stored += tx.insert_events(events[3:])
+            stored = [*first, *tx.insert_events(events[3:])]
         seq = {e.id: e.seq or 0 for e in stored}
 
         def listed(**filters: Any) -> list[str]:
@@ -1842,7 +1869,7 @@ class StorageConformance:
             assert tx.event_seq("doomed-1") == doomed[0].seq
             raise _Boom
         with storage.read() as tx:
-            assert tx.list_events() == kept
+            assert tx.list_events() == list(kept)
             assert tx.event_seq("doomed-1") is None
             assert tx.event_seq("doomed-2") is None
         with storage.write() as tx:

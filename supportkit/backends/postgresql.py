@@ -37,6 +37,7 @@ import json
 import os
 import re
 import threading
+import typing
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -463,6 +464,7 @@ class PostgresStorage(Storage):
                     yield tx
                     conn.execute(b"COMMIT")
                     tx._pipeline_off()
+                    tx._settle()
                 except BaseException:
                     tx._abort()
                     raise
@@ -606,6 +608,50 @@ def _event_values(events: Sequence[Event]) -> list[tuple[Any, ...]]:
     ]  # fmt: skip
 
 
+class _PendingEvents(Sequence[Event]):
+    """Events whose INSERT was sent without waiting: their numbers are read from its
+    answer when first needed (the commit's round trip has brought it by then)."""
+
+    def __init__(self, events: Sequence[Event], cursor: psycopg.Cursor[Any]) -> None:
+        self._events = events
+        self._cursor: psycopg.Cursor[Any] | None = cursor
+        self._stored: list[Event] = []
+
+    def settle(self) -> list[Event]:
+        cursor, self._cursor = self._cursor, None
+        if cursor is not None:
+            try:
+                seqs = {row[0]: int(row[1]) for row in cursor.fetchall()}
+            except psycopg.Error as exc:
+                self._cursor = cursor
+                raise _translate(exc) from exc
+            self._stored = [attrs.evolve(event, seq=seqs[event.id]) for event in self._events]
+        return self._stored
+
+    @typing.overload
+    def __getitem__(self, index: int) -> Event: ...
+    @typing.overload
+    def __getitem__(self, index: slice) -> Sequence[Event]: ...
+    def __getitem__(self, index: int | slice) -> Event | Sequence[Event]:
+        return self.settle()[index]
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.settle())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _PendingEvents):
+            other = other.settle()
+        return self.settle() == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self.settle()) if self._cursor is None else f"<{len(self)} events pending>"
+
+
 class _PgTransaction(Transaction):
     def __init__(
         self, conn: psycopg.Connection[Any], tickets: records.RecordCache[Ticket], *, write: bool
@@ -616,6 +662,7 @@ class _PgTransaction(Transaction):
         self.lock = " FOR UPDATE" if write else ""
         self.claim = " FOR UPDATE SKIP LOCKED" if write else ""
         self._pipeline: contextlib.AbstractContextManager[Any] | None = None
+        self._pending: list[_PendingEvents] = []
 
     # -- pipeline mode -----------------------------------------------------------------
     #
@@ -1023,7 +1070,7 @@ class _PgTransaction(Transaction):
 
     # -- events ------------------------------------------------------------------------
 
-    def insert_events(self, events: Sequence[Event]) -> list[Event]:
+    def insert_events(self, events: Sequence[Event]) -> Sequence[Event]:
         if not events:
             return []
         # Held until commit: sequence numbers then follow commit order.
@@ -1034,16 +1081,21 @@ class _PgTransaction(Transaction):
         for row in _event_values(events):
             params += row
         values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(events))
-        rows = self._run(
-            f"INSERT INTO events({_EVENT_COLUMNS})"
-            f" VALUES {values} ON CONFLICT DO NOTHING RETURNING id, seq",
-            params,
-        ).fetchall()
-        seqs = {row[0]: int(row[1]) for row in rows}
-        for event in events:
-            if event.id not in seqs:
-                raise AlreadyExists("event", event.id)
-        return [attrs.evolve(event, seq=seqs[event.id]) for event in events]
+        # Not waited for: the numbers come back with the commit's round trip (or when
+        # read before it); a taken id fails the transaction as AlreadyExists.
+        cursor = self._run(
+            f"INSERT INTO events({_EVENT_COLUMNS}) VALUES {values} RETURNING id, seq", params
+        )
+        pending = _PendingEvents(events, cursor)
+        self._pending.append(pending)
+        return pending
+
+    def _settle(self) -> None:
+        """After the commit's round trip: take the pending events' numbers from the
+        answers it brought, before the connection goes back to the pool."""
+        for pending in self._pending:
+            pending.settle()
+        self._pending.clear()
 
     def _copy_events(self, events: Sequence[Event]) -> list[Event]:
         # The numbers are drawn under the lock, in order, then COPYed with the rows.
