@@ -154,6 +154,10 @@ class _Snapshot:
     #: Customers read so far (``None``: no such customer). Writing a customer changes
     #: the configuration version, so this never goes stale; it is only bounded.
     customers: dict[str, Customer | None] = attrs.field(factory=dict)
+    rules_by_id: dict[str, RoutingRule] = attrs.field(
+        init=False,
+        default=attrs.Factory(lambda self: {rule.id: rule for rule in self.rules}, takes_self=True),
+    )
 
     def calendar(self, calendar_id: str) -> BusinessCalendar:
         found = self.calendars.get(calendar_id)
@@ -1554,7 +1558,7 @@ def _failure(ticket_id: str | None, exc: SupportkitError) -> dict[str, Any]:
 
 
 def _routing_view(decision: RoutingDecision, snapshot: _Snapshot) -> dict[str, Any]:
-    rules = {rule.id: rule for rule in snapshot.rules}
+    rules = snapshot.rules_by_id
     first = rules.get(decision.matched_rules[0]) if decision.matched_rules else None
     agent = snapshot.agents.get(decision.agent) if decision.agent else None
     return {

@@ -550,6 +550,11 @@ def _ticket_sla_view(sla: TicketSla) -> dict[str, Any]:
     return view
 
 
+def _attrs_or_none(value: Any) -> dict[str, Any] | None:
+    # What converter.unstructure gives for an attrs value, without its dispatch.
+    return None if value is None else _unstructure_attrs(value)
+
+
 def _instant(moment: datetime | None) -> str | None:
     return None if moment is None else format_instant(moment)
 
@@ -569,10 +574,10 @@ def _unstructure_ticket(ticket: Ticket) -> dict[str, Any]:
         "created_at": format_instant(ticket.created_at),
         "updated_at": format_instant(ticket.updated_at),
         "customer_id": ticket.customer_id,
-        "assigned_to": converter.unstructure(ticket.assigned_to),
+        "assigned_to": _attrs_or_none(ticket.assigned_to),
         "team": ticket.team,
-        "contact": converter.unstructure(ticket.contact),
-        "location": converter.unstructure(ticket.location),
+        "contact": _attrs_or_none(ticket.contact),
+        "location": _attrs_or_none(ticket.location),
         "service_affected": ticket.service_affected,
         "metadata": converter.unstructure(ticket.metadata),
         "custom_fields": converter.unstructure(ticket.custom_fields),
@@ -584,7 +589,7 @@ def _unstructure_ticket(ticket: Ticket) -> dict[str, Any]:
         "closed_at": _instant(ticket.closed_at),
         "merged_into": ticket.merged_into,
         "linked_tickets": list(ticket.linked_tickets),
-        "attachments": converter.unstructure(ticket.attachments),
+        "attachments": [_unstructure_attrs(item) for item in ticket.attachments],
         "version": ticket.version,
     }
     if ticket.sla is not None:

@@ -303,6 +303,8 @@ def text_problem(value: str) -> str | None:
     """Why ``value`` is not acceptable text (NUL bytes, lone surrogates), or ``None``."""
     if "\x00" in value:
         return "must not contain NUL characters"
+    if value.isascii():  # no surrogates: nothing more to check
+        return None
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from supportkit import _ticket_codec, records
+from supportkit import _ticket_codec, models, records
 from supportkit.desk import Desk
 from supportkit.models import (
     PRIORITIES,
@@ -248,6 +248,14 @@ def test_the_strategies_cover_every_field_of_every_class_of_a_ticket() -> None:
 @given(tickets)
 def test_a_ticket_is_written_as_cattrs_writes_it(ticket: Ticket) -> None:
     assert records.dumps(ticket) == cattrs_text(ticket)
+
+
+@given(tickets)
+def test_the_api_shape_of_a_tickets_parts_is_the_converters(ticket: Ticket) -> None:
+    # The ticket's API shape builds its nested values directly, as the converter would.
+    shape = models.to_dict(ticket)
+    for key in ("assigned_to", "contact", "location", "attachments", "metadata", "tags"):
+        assert shape[key] == models.converter.unstructure(getattr(ticket, key)), key
 
 
 @given(tickets)

@@ -788,6 +788,10 @@ _INSERT_EVENT: Final = (
     "INSERT INTO events(id, type, ticket_id, customer_id, visibility, created_at, data) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+#: Up to this many events are inserted by one multi-row INSERT (7 values each, under
+#: SQLite's limit of 32,766 variables); more go through executemany.
+_EVENTS_PER_STATEMENT: Final = 64
+_MORE_EVENT_ROWS: Final = ", (?, ?, ?, ?, ?, ?, ?)"
 _UPDATE_TICKET: Final = (
     "UPDATE tickets SET "
     + ", ".join(f"{c} = :{c}" for c in _TICKET_COLUMNS if c not in ("id", "number"))
@@ -1174,10 +1178,22 @@ class _SQLiteTransaction(Transaction):
         ]  # fmt: skip
         if not rows:
             return []
-        self._insert_many(_INSERT_EVENT, rows, "event", [event.id for event in events])
-        # AUTOINCREMENT under the write lock: one statement's rows take consecutive
-        # numbers, the last of them last_insert_rowid().
-        last = int(self.conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+        if len(rows) <= _EVENTS_PER_STATEMENT:
+            # One statement: all of it goes in or (a taken id) none, and its rows
+            # take consecutive numbers under the write lock, the last its lastrowid.
+            sql = _INSERT_EVENT + _MORE_EVENT_ROWS * (len(rows) - 1)
+            params = [value for row in rows for value in row]
+            try:
+                last = self.conn.execute(sql, params).lastrowid
+            except sqlite3.IntegrityError as exc:  # the statement left nothing behind
+                self._insert_many(_INSERT_EVENT, rows, "event", [event.id for event in events])
+                raise _translate(exc) from exc  # not reached: that names the taken id
+            except sqlite3.Error as exc:
+                raise _translate(exc) from exc
+        else:
+            self._insert_many(_INSERT_EVENT, rows, "event", [event.id for event in events])
+            last = self.conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+        assert last is not None  # an INSERT's rowid
         first = last - len(rows) + 1
         return [_with_seq(event, first + offset) for offset, event in enumerate(events)]
 
