@@ -424,7 +424,7 @@ def _old_data() -> tuple[Ticket, Comment]:
 
 
 def test_sqlite_migration_fills_the_aggregate_columns(tmp_path: Path) -> None:
-    from supportkit.backends.sqlite import _ticket_row
+    from supportkit.backends.sqlite import _TICKET_COLUMNS, _ticket_row
 
     path = tmp_path / "v3.db"
     ticket, reply = _old_data()
@@ -433,7 +433,7 @@ def test_sqlite_migration_fills_the_aggregate_columns(tmp_path: Path) -> None:
     for migration in MIGRATIONS[:3]:
         migration(db)
     raw.execute("PRAGMA user_version = 3")
-    row = _ticket_row(ticket, None)
+    row = dict(zip(_TICKET_COLUMNS, _ticket_row(ticket, None), strict=True))
     del row["resolved_at"], row["tags"]  # version 3 had no such columns
     db.table("tickets").insert(row)
     db.table("comments").insert(

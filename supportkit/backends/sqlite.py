@@ -734,43 +734,49 @@ class SQLiteStorage(Storage):
 # -- the transaction ---------------------------------------------------------------------
 
 
-def _ticket_row(ticket: Ticket, next_due_at: datetime | None) -> dict[str, Any]:
+def _ticket_row(ticket: Ticket, next_due_at: datetime | None) -> tuple[Any, ...]:
+    """The ``tickets`` row of ``ticket``: its values in the order of ``_TICKET_COLUMNS``
+    (the record text, ``data``, last)."""
     sla = ticket.sla
-    row: dict[str, Any] = {
-        "id": ticket.id,
-        "number": ticket.number,
-        "customer_id": ticket.customer_id,
-        "status": ticket.status,
-        "priority_rank": PRIORITY_RANK[ticket.priority],
-        "category": ticket.category,
-        "subcategory": ticket.subcategory,
-        "assignee": ticket.assigned_to.agent_id if ticket.assigned_to else None,
-        "team": ticket.team,
-        "escalation_level": ticket.escalation.level,
-        "created_at": _key(ticket.created_at),
-        "updated_at": _key(ticket.updated_at),
-        "response_due": None,
-        "resolution_due": None,
-        "response_at_risk": None,
-        "resolution_at_risk": None,
-        "response_state": None,
-        "resolution_state": None,
-        "next_due_at": _key(next_due_at) if next_due_at is not None else None,
-        "resolved_at": _key(ticket.resolved_at) if ticket.resolved_at is not None else None,
-        "version": ticket.version,
-        "title": ticket.title,
-        "description": ticket.description,
-        "tags": json.dumps(list(ticket.tags), ensure_ascii=False) if ticket.tags else None,
-        "data": records.dumps(ticket),
-    }
+    response: tuple[Any, ...] = (None, None, None)
+    resolution: tuple[Any, ...] = (None, None, None)
     if sla is not None:
-        for name, clock in (("response", sla.response), ("resolution", sla.resolution)):
-            row[f"{name}_due"] = _key(clock.due_at) if clock.due_at else None
-            row[f"{name}_at_risk"] = _key(clock.at_risk_at) if clock.at_risk_at else None
-            row[f"{name}_state"] = clock_state(
-                clock.stopped_at, clock.due_at, clock.running_since is not None
+        response, resolution = (
+            (
+                _key(clock.due_at) if clock.due_at else None,
+                _key(clock.at_risk_at) if clock.at_risk_at else None,
+                clock_state(clock.stopped_at, clock.due_at, clock.running_since is not None),
             )
-    return row
+            for clock in (sla.response, sla.resolution)
+        )
+    assigned = ticket.assigned_to
+    return (
+        ticket.id,
+        ticket.number,
+        ticket.customer_id,
+        ticket.status,
+        PRIORITY_RANK[ticket.priority],
+        ticket.category,
+        ticket.subcategory,
+        assigned.agent_id if assigned else None,
+        ticket.team,
+        ticket.escalation.level,
+        _key(ticket.created_at),
+        _key(ticket.updated_at),
+        response[0],
+        resolution[0],
+        response[1],
+        resolution[1],
+        response[2],
+        resolution[2],
+        _key(next_due_at) if next_due_at is not None else None,
+        _key(ticket.resolved_at) if ticket.resolved_at is not None else None,
+        ticket.version,
+        ticket.title,
+        ticket.description,
+        json.dumps(list(ticket.tags), ensure_ascii=False) if ticket.tags else None,
+        records.dumps(ticket),
+    )
 
 
 _TICKET_COLUMNS: Final = (
@@ -782,7 +788,7 @@ _TICKET_COLUMNS: Final = (
 )  # fmt: skip
 _INSERT_TICKET: Final = (
     f"INSERT INTO tickets ({', '.join(_TICKET_COLUMNS)}) "
-    f"VALUES ({', '.join(':' + c for c in _TICKET_COLUMNS)})"
+    f"VALUES ({', '.join('?' * len(_TICKET_COLUMNS))})"
 )
 _INSERT_EVENT: Final = (
     "INSERT INTO events(id, type, ticket_id, customer_id, visibility, created_at, data) "
@@ -794,8 +800,8 @@ _EVENTS_PER_STATEMENT: Final = 64
 _MORE_EVENT_ROWS: Final = ", (?, ?, ?, ?, ?, ?, ?)"
 _UPDATE_TICKET: Final = (
     "UPDATE tickets SET "
-    + ", ".join(f"{c} = :{c}" for c in _TICKET_COLUMNS if c not in ("id", "number"))
-    + " WHERE id = :id AND version = :expected_version"
+    + ", ".join(f"{c} = ?" for c in _TICKET_COLUMNS[2:])
+    + " WHERE id = ? AND version = ?"
 )
 
 
@@ -866,7 +872,7 @@ class _SQLiteTransaction(Transaction):
             raise AlreadyExists("ticket", ticket.id) from exc
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
-        self.tickets.remember(ticket.id, row["data"], ticket)
+        self.tickets.remember(ticket.id, row[-1], ticket)
 
     def insert_tickets(self, tickets: Sequence[tuple[Ticket, datetime | None]]) -> None:
         rows = [_ticket_row(ticket, next_due_at) for ticket, next_due_at in tickets]
@@ -895,10 +901,9 @@ class _SQLiteTransaction(Transaction):
         self, ticket: Ticket, *, expected_version: int, next_due_at: datetime | None
     ) -> None:
         row = _ticket_row(ticket, next_due_at)
-        row["expected_version"] = expected_version
-        cursor = self._run(_UPDATE_TICKET, row)
+        cursor = self._run(_UPDATE_TICKET, (*row[2:], ticket.id, expected_version))
         if cursor.rowcount == 1:
-            self.tickets.remember(ticket.id, row["data"], ticket)
+            self.tickets.remember(ticket.id, row[-1], ticket)
             return  # triggers keep the tag index and the agents' load in step
         self._conflict(ticket.id, expected_version)
 
