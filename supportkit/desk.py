@@ -108,11 +108,33 @@ R = TypeVar("R")
 MAX_ATTEMPTS: Final = 5
 
 
+class _ConfigurationChanged(RetryableStorageError):
+    """A command ran on a configuration another process has changed since: it is rolled
+    back and runs again at once, on the new configuration."""
+
+
+def _configuration_changed() -> RetryableStorageError:
+    return _ConfigurationChanged("the configuration changed during the command")
+
+
+def _stale(current: Callable[[], int], version: int) -> bool:
+    """Whether the configuration version is no longer ``version`` (after a failure:
+    one that a stale configuration may have caused). ``False`` when the version cannot
+    be read, as in a transaction that a database error has aborted."""
+    try:
+        return current() != version
+    except SupportkitError:
+        return False
+
+
 def _retry(desk: Desk, work: Callable[[], R]) -> R:
     """Run ``work`` (one whole transaction) again on a transient storage failure."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             return work()
+        except _ConfigurationChanged:
+            if attempt == MAX_ATTEMPTS:
+                raise
         except RetryableStorageError:
             if attempt == MAX_ATTEMPTS:
                 raise
@@ -350,6 +372,7 @@ class Resources(Generic[M]):
         with self._desk._write() as unit:
             self._desk._check_references(unit, self.kind, value)
             unit.tx.put_resource(self.kind, resource_id, stored, position=position)
+        self._desk._snapshot = None  # the next command reads the new configuration
         return value
 
     @_retrying
@@ -370,6 +393,7 @@ class Resources(Generic[M]):
                 raise AlreadyExists(self.kind, str(stored["id"]))
             self._desk._check_references(unit, self.kind, value)
             unit.tx.put_resource(self.kind, str(stored["id"]), stored)
+        self._desk._snapshot = None
         return value
 
     def get(self, resource_id: str) -> M:
@@ -408,6 +432,7 @@ class Resources(Generic[M]):
                 self._desk._check_calendar_unused(unit, resource_id)
             if not unit.tx.delete_resource(self.kind, resource_id):
                 raise NotFound(self.kind, resource_id)
+        self._desk._snapshot = None
 
 
 # -- the Desk ----------------------------------------------------------------------------------
@@ -548,8 +573,26 @@ class Desk:
     @contextlib.contextmanager
     def _write(self) -> Iterator[_Unit]:
         with self.storage.write() as tx:
-            unit = _Unit(self, tx, self.now(), self._snapshot_for(tx))
-            yield unit
+            cached = self._snapshot
+            if cached is None:
+                unit = _Unit(self, tx, self.now(), self._snapshot_for(tx))
+                yield unit
+            else:
+                # Go on with the configuration of the last command, and check before
+                # the commit that it is still current: the version's answer comes with
+                # the command's next round trip (PostgreSQL), not in one of its own.
+                current = tx.config_version_later()
+                unit = _Unit(self, tx, self.now(), cached)
+                try:
+                    yield unit
+                except Exception:
+                    if _stale(current, cached.version):
+                        self._snapshot = None
+                        raise _configuration_changed() from None
+                    raise
+                if current() != cached.version:
+                    self._snapshot = None
+                    raise _configuration_changed()  # the command runs again (``_retrying``), afresh
             stored = tx.insert_events(unit.events) if unit.events else []
         for event, payload in zip(stored, unit.payloads, strict=True):
             signal = BY_EVENT.get(event.type)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Final, Generic, TypeVar
@@ -509,6 +509,15 @@ class Transaction(ABC):
     @abstractmethod
     def delete_resource(self, kind: str, resource_id: str) -> bool:
         """Delete a resource; whether it existed."""
+
+    def config_version_later(self) -> Callable[[], int]:
+        """:meth:`config_version`, read when the returned function is called.
+
+        A backend with round trips to save sends the query now and reads its answer
+        with the next one the transaction makes anyway; the default reads it now.
+        """
+        version = self.config_version()
+        return lambda: version
 
     @abstractmethod
     def config_version(self) -> int:

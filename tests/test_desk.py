@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from supportkit import signals
@@ -20,8 +22,9 @@ from supportkit.errors import (
     ValidationError,
     VersionConflict,
 )
+from supportkit.storage import TicketQuery
 
-from .desk_fixtures import PDF, PNG, T0, Clock, b64, open_desk, seed_ticket
+from .desk_fixtures import PDF, PNG, T0, Clock, b64, open_desk, seed, seed_ticket
 
 H = timedelta(hours=1)
 
@@ -605,3 +608,38 @@ def test_a_naive_clock_is_refused(tmp_path: Path) -> None:
     desk = Desk.open("sqlite://", clock=lambda: datetime(2024, 1, 1))
     with pytest.raises(TypeError, match="aware"):
         desk.now()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_command_uses_configuration_another_desk_has_just_changed(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: Clock, backend: str
+) -> None:
+    # A desk goes on with the configuration of its last command and checks before
+    # committing that it is still current; when it is not, the command runs again.
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'support.db'}"
+    else:
+        url = request.getfixturevalue("postgres_schema_url")
+    with contextlib.ExitStack() as stack:
+        first = stack.enter_context(
+            contextlib.closing(seed(Desk.open(url, clock=clock, load_entrypoints=False)))
+        )
+        other = stack.enter_context(
+            contextlib.closing(Desk.open(url, clock=clock, load_entrypoints=False))
+        )
+        before = first.tickets.create(seed_ticket(attachments=[]))  # configuration read
+        assert before.sla is not None
+        network = other.categories.get("network")
+        faster = attrs.evolve(network.sla, response_time=timedelta(minutes=7))
+        other.categories.put(attrs.evolve(network, sla=faster, subcategories=()))
+        changed = first.tickets.create(seed_ticket(attachments=[], subcategory=None))
+        assert changed.sla is not None
+        assert changed.sla.response.target == timedelta(minutes=7)  # not what it had cached
+        billing = attrs.evolve(network, id="billing", name="Billing", subcategories=())
+        other.categories.put(billing)
+        made = first.tickets.create(
+            seed_ticket(attachments=[], category="billing", subcategory=None)
+        )  # a category the desk had not seen: no ValidationError
+        assert made.category == "billing"
+        with first.storage.read() as tx:  # the retried commands wrote each ticket once
+            assert tx.search_tickets(TicketQuery(now=clock.now)).total == 3

@@ -511,6 +511,7 @@ _OPEN_COUNTS: Final = (
     "AND NOT (status = ANY(%s)) GROUP BY assignee"
 )
 _STATE: Final = "SELECT value FROM state WHERE key = %s"
+_CONFIG_VERSION: Final = "SELECT value FROM meta WHERE key = 'config_version'"
 _COPY_TICKETS: Final = f"COPY tickets ({', '.join(_COLUMNS)}) FROM STDIN"
 _EVENT_COLUMNS: Final = "id, type, ticket_id, customer_id, visibility, created_at, data"
 _COPY_EVENTS: Final = f"COPY events (seq, {_EVENT_COLUMNS}) FROM STDIN"
@@ -1286,8 +1287,22 @@ class _PgTransaction(Transaction):
         return row is not None
 
     def config_version(self) -> int:
-        row = self._run("SELECT value FROM meta WHERE key = 'config_version'").fetchone()
+        row = self._run(_CONFIG_VERSION).fetchone()
         return int(row[0]) if row else 0
+
+    def config_version_later(self) -> Callable[[], int]:
+        if self._pipeline is None:
+            return super().config_version_later()
+        cursor = self._run(_CONFIG_VERSION)  # sent; its answer comes with the next one
+
+        def read() -> int:
+            try:
+                row = cursor.fetchone()
+            except psycopg.Error as exc:
+                raise _translate(exc) from exc
+            return int(row[0]) if row else 0
+
+        return read
 
     def get_state(self, key: str) -> str | None:
         row = self._run(_STATE, (key,)).fetchone()
