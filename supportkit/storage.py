@@ -511,10 +511,11 @@ class Transaction(ABC):
         """Delete a resource; whether it existed."""
 
     def config_version_later(self) -> Callable[[], int]:
-        """:meth:`config_version`, read when the returned function is called.
+        """:meth:`config_version` as of this call, given by the returned function.
 
         A backend with round trips to save sends the query now and reads its answer
-        with the next one the transaction makes anyway; the default reads it now.
+        when the function is called (it has come with the next round trip the
+        transaction made anyway); the default reads it now.
         """
         version = self.config_version()
         return lambda: version

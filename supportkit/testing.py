@@ -2105,9 +2105,15 @@ class StorageConformance:
         changed()
         with storage.write() as tx:
             before = tx.config_version()
+            later = tx.config_version_later()  # the version as of this point
             tx.put_resource("teams", "t2", {"name": "Two"})
             assert tx.config_version() != before  # visible inside the transaction too
+            assert later() == before
         changed()
+        with storage.write() as tx:
+            later = tx.config_version_later()
+            tx.get_resource("teams", "t2")
+            assert later() == seen[-1] == tx.config_version()
         with storage.read() as tx:
             tx.get_resource("teams", "t1")
             tx.list_resources("teams")
