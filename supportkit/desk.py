@@ -66,12 +66,14 @@ from .models import (
     SlaPolicy,
     Team,
     Ticket,
+    TicketSla,
     format_instant,
     structure,
     to_dict,
 )
 from .routing import RoutingDecision, TicketFacts, decide, plan
 from .signals import BY_EVENT
+from .sla import SlaTargets
 from .storage import SORT_FIELDS, Event, Page, Storage, StoredAttachment, TicketQuery, Transaction
 from .validation import (
     MISSING,
@@ -310,6 +312,10 @@ class _Batch:
     #: The last agent per team (``None``: none yet); ``dirty`` says which to write.
     round_robin: dict[str, str | None] = attrs.field(factory=dict)
     dirty: set[str] = attrs.field(factory=set)
+    #: SLA clocks by (targets, customer tier), and next timers by (the clocks' id,
+    #: escalate_after, next_update_at): every ticket of a batch starts at one instant.
+    clocks: dict[tuple[SlaTargets, str | None], TicketSla] = attrs.field(factory=dict)
+    next_due: dict[tuple[int, Any, Any], datetime | None] = attrs.field(factory=dict)
 
     def take_number(self) -> int:
         number = self.next_number
@@ -871,6 +877,15 @@ class Tickets:
             number = batch.take_number()
         assert number is not None  # create_reads reserved it
         agent = snapshot.agents.get(decision.agent) if decision.agent else None
+        tier = customer.tier if customer else None
+        clocks = None
+        if batch is not None:
+            # The batch's tickets all start at ``now``: equal targets, equal clocks.
+            clocks = batch.clocks.get((targets, tier))
+            if clocks is None:
+                clocks = batch.clocks[targets, tier] = sla_mod.start(
+                    targets, now, calendar, tier=tier
+                )
         ticket = wf.open_ticket(
             id=new_id("ticket"),
             number=f"{desk.config.number_prefix}-{now.year}-{number:06d}",
@@ -896,9 +911,17 @@ class Tickets:
             attachments=tuple(a.attachment for a in data.attachments),
             linked_tickets=linked,
             lifecycle=desk.config.lifecycle,
+            sla=clocks,
         )
         if batch is not None:
-            batch.tickets.append((ticket, desk._next_due(snapshot, ticket)))
+            # A new ticket's next timer depends on its clocks, escalate_after and
+            # update reminder only (nothing has fired yet).
+            timer_key = (id(ticket.sla), ticket.escalate_after, ticket.next_update_at)
+            if timer_key in batch.next_due:
+                next_due = batch.next_due[timer_key]
+            else:
+                next_due = batch.next_due[timer_key] = desk._next_due(snapshot, ticket)
+            batch.tickets.append((ticket, next_due))
             batch.attachments.extend((ticket.id, item) for item in data.attachments)
             holder = ticket.assigned_to.agent_id if ticket.assigned_to else None
             if holder is not None and ticket.status not in desk.config.lifecycle.stop_statuses:

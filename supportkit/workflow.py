@@ -22,7 +22,7 @@ from . import escalation as esc
 from . import sla as sla_mod
 from .calendar import BusinessCalendar
 from .lifecycle import DEFAULT_LIFECYCLE, FOLLOW_UP, Lifecycle
-from .models import Agent, Assignee, Attachment, Contact, Location, Ticket
+from .models import Agent, Assignee, Attachment, Contact, Location, Ticket, TicketSla
 from .routing import RoutingDecision, TicketFacts
 from .sla import SlaTargets
 
@@ -81,12 +81,15 @@ def open_ticket(
     attachments: tuple[Attachment, ...] = (),
     linked_tickets: tuple[str, ...] = (),
     lifecycle: Lifecycle = DEFAULT_LIFECYCLE,
+    sla: TicketSla | None = None,
 ) -> Ticket:
     """A new ticket, routed and with its SLA clocks started at ``now``.
 
     ``priority`` is the priority after routing (a rule's ``set_priority`` already
     applied) and ``targets`` the SLA targets selected for it. ``agent`` is the agent
     the routing decision picked, if any (its details are snapshotted on the ticket).
+    ``sla``, when given, is ``sla.start(targets, now, calendar, tier=customer_tier)``
+    made before (a bulk import starts many tickets' clocks at one instant).
     """
     extra_tags: tuple[str, ...] = ()
     escalate_after: timedelta | None = None
@@ -121,7 +124,7 @@ def open_ticket(
         tags=all_tags,
         assigned_to=Assignee.of(agent) if agent is not None else None,
         team=team,
-        sla=sla_mod.start(targets, now, calendar, tier=customer_tier),
+        sla=sla if sla is not None else sla_mod.start(targets, now, calendar, tier=customer_tier),
         escalate_after=escalate_after,
         auto_update_frequency=frequency,
         next_update_at=calendar.add(now, frequency) if frequency else None,

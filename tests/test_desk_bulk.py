@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from supportkit.desk import Desk
 from supportkit.errors import ValidationError
 
-from .desk_fixtures import PDF, Clock, b64, open_desk, seed_ticket
+from .desk_fixtures import PDF, T0, Clock, b64, open_desk, seed_ticket
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -104,6 +105,18 @@ def test_a_batch_routes_numbers_and_times_like_single_creates(
     made_bulk, made_single = all_tickets(bulk), all_tickets(single)
     assert [t.number for t in made_bulk] == [f"SK-2024-{n:06d}" for n in range(1, 24)]
     assert decided(bulk, made_bulk) == decided(single, made_single)
+    # The same clocks, and the same stored next timers (a batch computes each set of
+    # clocks and timers once): the same tickets fall due at every instant.
+    assert [t.sla for t in made_bulk] == [t.sla for t in made_single]
+    by_number = {desk: {t.id: t.number for t in all_tickets(desk)} for desk in (bulk, single)}
+    for hours in (0, 1, 2, 4, 8, 24, 72, 24 * 30):
+        due = []
+        for desk in (bulk, single):
+            with desk.storage.write() as tx:  # claiming only locks; nothing is written
+                ids = tx.claim_due_tickets(T0 + timedelta(hours=hours), 1000)
+            due.append(sorted(by_number[desk][i] for i in ids))
+        assert due[0] == due[1], hours
+    assert due[0], "some timers fall due within 30 days"
     # The agents' load and the round-robin positions were written: what comes next
     # is routed alike too.
     after = mixed_bodies(7)
@@ -144,3 +157,17 @@ def test_a_bad_body_rolls_back_its_batch_only(make_desk: Callable[[Clock], Desk]
     # only numbers above the committed ones).
     number = int(desk.tickets.create(bodies[0]).number.rsplit("-", 1)[1])
     assert number >= 4
+
+
+def test_tickets_of_one_batch_keep_their_own_customer_tier(
+    make_desk: Callable[[Clock], Desk],
+) -> None:
+    desk = make_desk(Clock())
+    bodies = [
+        seed_ticket(attachments=[], customer_id=customer, priority="medium")
+        for customer in ("cust_1234567890", "cust_small", "cust_unknown", "cust_1234567890")
+    ]
+    assert desk.tickets.create_many(bodies, batch_size=4) == 4
+    made = all_tickets(desk)
+    assert [t.sla.tier for t in made] == ["enterprise", "standard", None, "enterprise"]
+    assert len({(t.sla.response, t.sla.resolution) for t in made}) == 1  # one set of clocks
