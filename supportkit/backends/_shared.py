@@ -5,16 +5,25 @@ passed in (the parameter placeholder)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Final
 
+from .. import records
 from ..errors import ValidationError
-from ..models import PRIORITIES
+from ..models import PRIORITIES, Ticket
 from ..storage import TicketStats
 
 #: A priority's position, stored so that sorting by priority is sorting by a number.
 PRIORITY_RANK: Final = {name: rank for rank, name in enumerate(PRIORITIES)}
+#: The ``tickets`` table's columns, in the order of :func:`ticket_values`.
+TICKET_COLUMNS: Final = (
+    "id", "number", "customer_id", "status", "priority_rank", "category", "subcategory",
+    "assignee", "team", "escalation_level", "created_at", "updated_at", "response_due",
+    "resolution_due", "response_at_risk", "resolution_at_risk", "response_state",
+    "resolution_state", "next_due_at", "resolved_at", "version", "title", "description",
+    "tags", "data",
+)  # fmt: skip
 #: The columns behind the sort fields a search may name (``storage.SORT_FIELDS``).
 SORT_COLUMNS: Final = {
     "created_at": "t.created_at",
@@ -97,3 +106,59 @@ def search_words(text: str) -> list[str]:
     if len(words) > _MAX_WORDS:
         raise ValidationError.for_field("q", f"at most {_MAX_WORDS} words to search for")
     return words
+
+
+def ticket_values(
+    ticket: Ticket,
+    next_due_at: datetime | None,
+    *,
+    instant: Callable[[datetime], Any],
+    tags: Callable[[list[str]], Any],
+) -> tuple[Any, ...]:
+    """The ``tickets`` row of ``ticket``, in the order of :data:`TICKET_COLUMNS`: its
+    indexed columns (instants as ``instant`` stores them, tags as ``tags`` does, ``None``
+    for none) and its record text, ``data``, last."""
+
+    def at(moment: datetime | None) -> Any:
+        return None if moment is None else instant(moment)
+
+    sla = ticket.sla
+    response: tuple[Any, ...] = (None, None, None)
+    resolution = response
+    if sla is not None:
+        response, resolution = (
+            (
+                at(clock.due_at),
+                at(clock.at_risk_at),
+                clock_state(clock.stopped_at, clock.due_at, clock.running_since is not None),
+            )
+            for clock in (sla.response, sla.resolution)
+        )
+    assigned = ticket.assigned_to
+    return (
+        ticket.id,
+        ticket.number,
+        ticket.customer_id,
+        ticket.status,
+        PRIORITY_RANK[ticket.priority],
+        ticket.category,
+        ticket.subcategory,
+        assigned.agent_id if assigned else None,
+        ticket.team,
+        ticket.escalation.level,
+        instant(ticket.created_at),
+        instant(ticket.updated_at),
+        response[0],
+        resolution[0],
+        response[1],
+        resolution[1],
+        response[2],
+        resolution[2],
+        at(next_due_at),
+        at(ticket.resolved_at),
+        ticket.version,
+        ticket.title,
+        ticket.description,
+        tags(list(ticket.tags)) if ticket.tags else None,
+        records.dumps(ticket),
+    )

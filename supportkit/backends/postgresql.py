@@ -86,10 +86,11 @@ from ._shared import (
     PRIORITY_RANK,
     SORT_COLUMNS,
     STATS_COLUMNS,
-    clock_state,
+    TICKET_COLUMNS,
     search_words,
     sla_clause,
     stats,
+    ticket_values,
 )
 
 __all__ = ["PostgresStorage", "open_postgres"]
@@ -492,13 +493,7 @@ class PostgresStorage(Storage):
 
 # -- the transaction ------------------------------------------------------------------------
 
-_COLUMNS: Final = (
-    "id", "number", "customer_id", "status", "priority_rank", "category", "subcategory",
-    "assignee", "team", "escalation_level", "created_at", "updated_at", "response_due",
-    "resolution_due", "response_at_risk", "resolution_at_risk", "response_state",
-    "resolution_state", "next_due_at", "resolved_at", "version", "title", "description",
-    "tags", "data",
-)  # fmt: skip
+_COLUMNS: Final = TICKET_COLUMNS
 _INSERT: Final = (
     f"INSERT INTO tickets ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
 )
@@ -526,47 +521,13 @@ _UPDATE: Final = (
 )
 
 
+def _same(moment: datetime) -> datetime:
+    return moment
+
+
 def _values(ticket: Ticket, next_due_at: datetime | None) -> tuple[Any, ...]:
     """The ticket's row, in the order of ``_COLUMNS``."""
-    sla = ticket.sla
-    response: tuple[datetime | None, datetime | None, str | None] = (None, None, None)
-    resolution = response
-    if sla is not None:
-        response, resolution = (
-            (
-                clock.due_at,
-                clock.at_risk_at,
-                clock_state(clock.stopped_at, clock.due_at, clock.running_since is not None),
-            )
-            for clock in (sla.response, sla.resolution)
-        )
-    return (
-        ticket.id,
-        ticket.number,
-        ticket.customer_id,
-        ticket.status,
-        PRIORITY_RANK[ticket.priority],
-        ticket.category,
-        ticket.subcategory,
-        ticket.assigned_to.agent_id if ticket.assigned_to else None,
-        ticket.team,
-        ticket.escalation.level,
-        ticket.created_at,
-        ticket.updated_at,
-        response[0],
-        resolution[0],
-        response[1],
-        resolution[1],
-        response[2],
-        resolution[2],
-        next_due_at,
-        ticket.resolved_at,
-        ticket.version,
-        ticket.title,
-        ticket.description,
-        Jsonb(list(ticket.tags)) if ticket.tags else None,
-        records.dumps(ticket),
-    )
+    return ticket_values(ticket, next_due_at, instant=_same, tags=Jsonb)
 
 
 def _row(ticket: Ticket, next_due_at: datetime | None) -> dict[str, Any]:

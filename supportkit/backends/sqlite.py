@@ -59,10 +59,11 @@ from ._shared import (
     PRIORITY_RANK,
     SORT_COLUMNS,
     STATS_COLUMNS,
-    clock_state,
+    TICKET_COLUMNS,
     search_words,
     sla_clause,
     stats,
+    ticket_values,
 )
 
 __all__ = ["SQLiteStorage", "parse_url"]
@@ -734,58 +735,16 @@ class SQLiteStorage(Storage):
 # -- the transaction ---------------------------------------------------------------------
 
 
+def _tags_text(tags: list[str]) -> str:
+    return json.dumps(tags, ensure_ascii=False)
+
+
 def _ticket_row(ticket: Ticket, next_due_at: datetime | None) -> tuple[Any, ...]:
-    """The ``tickets`` row of ``ticket``: its values in the order of ``_TICKET_COLUMNS``
-    (the record text, ``data``, last)."""
-    sla = ticket.sla
-    response: tuple[Any, ...] = (None, None, None)
-    resolution: tuple[Any, ...] = (None, None, None)
-    if sla is not None:
-        response, resolution = (
-            (
-                _key(clock.due_at) if clock.due_at else None,
-                _key(clock.at_risk_at) if clock.at_risk_at else None,
-                clock_state(clock.stopped_at, clock.due_at, clock.running_since is not None),
-            )
-            for clock in (sla.response, sla.resolution)
-        )
-    assigned = ticket.assigned_to
-    return (
-        ticket.id,
-        ticket.number,
-        ticket.customer_id,
-        ticket.status,
-        PRIORITY_RANK[ticket.priority],
-        ticket.category,
-        ticket.subcategory,
-        assigned.agent_id if assigned else None,
-        ticket.team,
-        ticket.escalation.level,
-        _key(ticket.created_at),
-        _key(ticket.updated_at),
-        response[0],
-        resolution[0],
-        response[1],
-        resolution[1],
-        response[2],
-        resolution[2],
-        _key(next_due_at) if next_due_at is not None else None,
-        _key(ticket.resolved_at) if ticket.resolved_at is not None else None,
-        ticket.version,
-        ticket.title,
-        ticket.description,
-        json.dumps(list(ticket.tags), ensure_ascii=False) if ticket.tags else None,
-        records.dumps(ticket),
-    )
+    """The ``tickets`` row of ``ticket`` (``_TICKET_COLUMNS``; instants as sortable text)."""
+    return ticket_values(ticket, next_due_at, instant=_key, tags=_tags_text)
 
 
-_TICKET_COLUMNS: Final = (
-    "id", "number", "customer_id", "status", "priority_rank", "category", "subcategory",
-    "assignee", "team", "escalation_level", "created_at", "updated_at", "response_due",
-    "resolution_due", "response_at_risk", "resolution_at_risk", "response_state",
-    "resolution_state", "next_due_at", "resolved_at", "version", "title", "description",
-    "tags", "data",
-)  # fmt: skip
+_TICKET_COLUMNS: Final = TICKET_COLUMNS
 _INSERT_TICKET: Final = (
     f"INSERT INTO tickets ({', '.join(_TICKET_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_TICKET_COLUMNS))})"
