@@ -550,6 +550,19 @@ def _ticket_sla_view(sla: TicketSla) -> dict[str, Any]:
     return view
 
 
+def _json_data(value: Any) -> Any:
+    # What converter.unstructure gives for JSON data (a ticket's metadata and custom
+    # fields), without its dispatch; anything else still goes through it.
+    kind = type(value)
+    if kind in _AS_IS:
+        return value
+    if kind is dict:
+        return {key: _json_data(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [_json_data(item) for item in value]
+    return converter.unstructure(value)
+
+
 def _attrs_or_none(value: Any) -> dict[str, Any] | None:
     # What converter.unstructure gives for an attrs value, without its dispatch.
     return None if value is None else _unstructure_attrs(value)
@@ -579,8 +592,8 @@ def _unstructure_ticket(ticket: Ticket) -> dict[str, Any]:
         "contact": _attrs_or_none(ticket.contact),
         "location": _attrs_or_none(ticket.location),
         "service_affected": ticket.service_affected,
-        "metadata": converter.unstructure(ticket.metadata),
-        "custom_fields": converter.unstructure(ticket.custom_fields),
+        "metadata": _json_data(ticket.metadata),
+        "custom_fields": _json_data(ticket.custom_fields),
         "tags": list(ticket.tags),
         "escalation_level": escalation.level,
         "escalation_reason": escalation.reason,
