@@ -11,9 +11,11 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -339,3 +341,46 @@ def test_a_forked_child_leaves_the_parents_sessions_alone(postgres_schema_url: s
         assert tx.conn.execute("SELECT pg_backend_pid()").fetchone()[0] == parent_session  # type: ignore[attr-defined]
     assert desk.tickets.get_by_number(number).number == number
     desk.close()
+
+
+def _waits(conn: psycopg.Connection, action: Callable[[], object]) -> int:  # type: ignore[type-arg]
+    """How many times the client waits for the server's answers during ``action``:
+    the messages that ask for them (``Sync``, ``Flush``, a simple ``Query``), from
+    libpq's protocol trace, a ``Flush`` right after a ``Sync`` counting with it."""
+    with tempfile.TemporaryFile("w+") as out:
+        conn.pgconn.trace(out.fileno())
+        conn.pgconn.set_trace_flags(1)  # no timestamps
+        try:
+            action()
+        finally:
+            conn.pgconn.untrace()
+        out.seek(0)
+        sent = [line.split("\t")[2].split()[0] for line in out if line.startswith("F\t")]
+    waits = 0
+    for before, message in zip(["", *sent], sent, strict=False):
+        if message in ("Sync", "Query") or (message == "Flush" and before != "Sync"):
+            waits += 1
+    return waits
+
+
+def test_a_create_is_two_round_trips_and_a_search_one(postgres_schema_url: str) -> None:
+    # One to read (configuration version, number, agents' load, round-robin turn), one
+    # to write the ticket, the state and the events with the COMMIT.
+    desk = seed(
+        Desk.open(
+            postgres_schema_url,
+            clock=Clock(),
+            load_entrypoints=False,
+            storage_options={"min_size": 1, "max_size": 1},
+        )
+    )
+    try:
+        desk.tickets.create(seed_ticket(attachments=[]))  # the configuration is read
+        with desk.storage.read() as tx:
+            conn = tx.conn  # type: ignore[attr-defined]
+        assert _waits(conn, lambda: desk.tickets.create(seed_ticket(attachments=[]))) == 2
+        search = {"customer_id": "cust_1234567890", "status": ["open"]}
+        assert _waits(conn, lambda: desk.tickets.search(search, limit=25)) == 1
+        assert desk.tickets.search(search, limit=25).total == 2
+    finally:
+        desk.close()
