@@ -246,6 +246,33 @@ class _Source:
     def define(self, name: str, cls: type) -> str:
         raise NotImplementedError
 
+    def callable(self, kind: Any) -> str | None:
+        """A name to call with a ``kind`` value, if its code is a function of one."""
+        raise NotImplementedError
+
+    def expr(self, kind: Any, value: str) -> str:
+        """The code converting ``value``, a ``kind``."""
+        raise NotImplementedError
+
+    def or_none(self, none: str, kind: Any, value: str) -> str:
+        """``none`` where ``value`` is ``None``, else the code of its ``kind``."""
+        head, var = self.heads(value, 2)
+        return f"({none} if {head} is None else {self.expr(kind, var)})"
+
+    def each(
+        self, item: Any, value: str, wrap: Callable[[str], str], otherwise: Callable[[str], str]
+    ) -> str:
+        """``wrap`` of the converted items (``item``s) of ``value``: a ``map`` when they
+        have a function, else a list comprehension, and ``otherwise(value)`` when
+        ``value`` is ``None``."""
+        function = self.callable(item)
+        if function is not None:
+            return wrap(f"map({function}, {value})")
+        head, items = self.heads(value, 2)
+        each = self.temp()
+        converted = wrap(f"[{self.expr(item, each)} for {each} in {items}]")
+        return f"({converted} if ({head}) is not None else {otherwise(items)})"
+
     def compile(self, cls: type) -> Callable[..., Any] | None:
         """The function for ``cls``, or ``None`` if the converters are to handle it."""
         if not self.is_shortcut(cls):
@@ -350,18 +377,14 @@ class _Encoders(_Source):
             return f"{function}({value})"
         inner = _optional_of(kind)
         if inner is not None and _hook_name(hook) == "unstructure_optional":
-            head, var = self.heads(value, 2)
-            return f"('null' if {head} is None else {self.expr(inner, var)})"
+            return self.or_none("'null'", inner, value)
         item = _item_of(kind, tuple)
         if item is not None and (hook is list or _hook_name(hook) == "unstructure_iterable"):
-            function = self.callable(item)
-            if function is not None:
-                return f"'[' + ','.join(map({function}, {value})) + ']'"
-            head, items = self.heads(value, 2)
-            each = self.temp()
-            return (
-                f"('[' + ','.join([{self.expr(item, each)} for {each} in {items}]) + ']'"
-                f" if ({head}) is not None else _text(list({items})))"
+            return self.each(
+                item,
+                value,
+                lambda converted: f"'[' + ','.join({converted}) + ']'",
+                lambda items: f"_text(list({items}))",
             )
         return self.leaf(f"{self.ref(hook)}({value})")
 
@@ -433,23 +456,15 @@ class _Decoders(_Source):
             return f"(None if {head} is None else {self.ref(replacement.function)}({var}))"
         inner = _optional_of(kind)
         if inner is not None and hook == converter._structure_optional:
-            head, var = self.heads(value, 2)
-            return f"(None if {head} is None else {self.expr(inner, var)})"
+            return self.or_none("None", inner, value)
         for origin, structure in (
             (tuple, converter._structure_tuple),
             (frozenset, converter._structure_frozenset),
         ):
             item = _item_of(kind, origin)
             if item is not None and hook == structure:
-                function = self.callable(item)
-                if function is not None:
-                    return f"{origin.__name__}(map({function}, {value}))"
-                head, items = self.heads(value, 2)
-                each = self.temp()
-                return (
-                    f"({origin.__name__}([{self.expr(item, each)} for {each} in {items}])"
-                    f" if ({head}) is not None else {origin.__name__}({items}))"
-                )
+                call = f"{origin.__name__}({{}})".format  # tuple(…), frozenset(…)
+                return self.each(item, value, call, call)
         if _is_json_object(kind) and _hook_name(hook) == "structure_mapping":
             # JSON object keys are strings already, and Any values are kept.
             head, var = self.heads(value, 2)
