@@ -71,7 +71,7 @@ from .models import (
     structure,
     to_dict,
 )
-from .routing import RoutingDecision, TicketFacts, decide, plan
+from .routing import RoutingDecision, RoutingPlan, TicketFacts, decide, plan
 from .signals import BY_EVENT
 from .sla import SlaTargets
 from .storage import SORT_FIELDS, Event, Page, Storage, StoredAttachment, TicketQuery, Transaction
@@ -291,6 +291,23 @@ class _Unit:
         if comment is not None:
             payload["comment"] = comment
         self.payloads.append(payload)
+
+
+def _loaded(team: Team) -> bool:
+    """Whether ``team``'s strategy needs its agents' open tickets."""
+    return team.strategy in ("least_loaded", "skills")
+
+
+@attrs.frozen
+class _Planned:
+    """A new ticket's body with what routing it needs before the database is asked
+    anything more (:meth:`Tickets._plan`)."""
+
+    data: TicketInput
+    customer: Customer | None
+    facts: TicketFacts
+    plan: RoutingPlan
+    team: Team | None
 
 
 @attrs.define
@@ -777,17 +794,9 @@ class Tickets:
             allowed_content_types=config.allowed_content_types,
         )
 
-    def _route(
-        self,
-        tx: Transaction,
-        snapshot: _Snapshot,
-        data: TicketInput,
-        batch: _Batch | None = None,
-        *,
-        year: int | None = None,
-    ) -> tuple[TicketFacts, RoutingDecision, Customer | None, int | None]:
-        """Route a new ticket. Outside a batch, ``year`` also reserves its number (in
-        the same read: one round trip on PostgreSQL), returned last."""
+    def _plan(self, tx: Transaction, snapshot: _Snapshot, data: TicketInput) -> _Planned:
+        """What routing a new ticket needs before it asks the database anything more:
+        its customer (read here, unless cached), its facts, and the routing plan."""
         customer = None
         if data.customer_id is not None:
             customer = snapshot.customer(tx, data.customer_id)
@@ -809,44 +818,65 @@ class Tickets:
             snapshot.rules, facts, category=category, teams=snapshot.teams, agents=snapshot.agents
         )
         team = snapshot.teams.get(planned.team) if planned.team else None
-        counts: dict[str, int] = {}
-        last: str | None = None
-        number: int | None = None
-        loaded = team is not None and team.strategy in ("least_loaded", "skills")
-        if batch is None:
-            reads = tx.create_reads(
-                year=year,
-                agent_ids=list(team.members) if team is not None and loaded else [],
-                done_statuses=sorted(self._desk.config.lifecycle.stop_statuses),
-                state_key=f"round_robin:{team.id}" if team is not None else None,
-            )
-            counts, last, number = reads.open_counts, reads.state, reads.number
-        elif team is not None:
-            if loaded:
-                counts = self._open_counts(tx, list(team.members), batch)
-            if team.id in batch.round_robin:
-                last = batch.round_robin[team.id]
-            else:
-                last = batch.round_robin[team.id] = tx.get_state(f"round_robin:{team.id}")
-        decision = decide(
-            planned,
-            facts,
+        return _Planned(data, customer, facts, planned, team)
+
+    def _route(
+        self, tx: Transaction, snapshot: _Snapshot, data: TicketInput, *, year: int | None = None
+    ) -> tuple[TicketFacts, RoutingDecision, Customer | None, int | None]:
+        """Route a new ticket; ``year`` also reserves its number (in the same read: one
+        round trip on PostgreSQL), returned last."""
+        planned = self._plan(tx, snapshot, data)
+        team = planned.team
+        reads = tx.create_reads(
+            year=year,
+            agent_ids=list(team.members) if team is not None and _loaded(team) else [],
+            done_statuses=sorted(self._desk.config.lifecycle.stop_statuses),
+            state_key=f"round_robin:{team.id}" if team is not None else None,
+        )
+        decision = self._decide(planned, snapshot, reads.open_counts, reads.state)
+        return planned.facts, decision, planned.customer, reads.number
+
+    def _decide(
+        self,
+        planned: _Planned,
+        snapshot: _Snapshot,
+        counts: Mapping[str, int],
+        last: str | None,
+    ) -> RoutingDecision:
+        team = planned.team
+        return decide(
+            planned.plan,
+            planned.facts,
             teams=snapshot.teams,
             agents=snapshot.agents,
             open_counts=counts,
             round_robin={team.id: last} if team is not None and last else {},
         )
-        return facts, decision, customer, number
 
-    def _open_counts(self, tx: Transaction, agent_ids: list[str], batch: _Batch) -> dict[str, int]:
-        done = sorted(self._desk.config.lifecycle.stop_statuses)
-        stored = batch.stored_load
-        missing = [a for a in agent_ids if a not in stored]
-        if missing:
-            found = tx.open_ticket_counts(missing, done)
-            stored.update({a: found.get(a, 0) for a in missing})
-        added = batch.added_load
-        return {a: stored[a] + added.get(a, 0) for a in agent_ids if stored[a] or a in added}
+    def _prefetch(self, tx: Transaction, planned: _Planned, batch: _Batch) -> None:
+        """Read what routing ``planned`` in ``batch`` needs (its team's open tickets per
+        agent, the round-robin position) unless the batch holds it already."""
+        team = planned.team
+        if team is None:
+            return
+        if _loaded(team):
+            missing = [a for a in team.members if a not in batch.stored_load]
+            if missing:
+                done = sorted(self._desk.config.lifecycle.stop_statuses)
+                found = tx.open_ticket_counts(missing, done)
+                batch.stored_load.update({a: found.get(a, 0) for a in missing})
+        if team.id not in batch.round_robin:
+            batch.round_robin[team.id] = tx.get_state(f"round_robin:{team.id}")
+
+    @staticmethod
+    def _batch_counts(planned: _Planned, batch: _Batch) -> dict[str, int]:
+        """The open tickets per agent of ``planned``'s team, as stored at the start of the
+        batch plus the batch's own so far (read before by :meth:`_prefetch`)."""
+        team = planned.team
+        if team is None or not _loaded(team):
+            return {}
+        stored, added = batch.stored_load, batch.added_load
+        return {a: stored[a] + added.get(a, 0) for a in team.members if stored[a] or a in added}
 
     @_retrying
     def create(self, body: Mapping[str, Any]) -> Ticket:
@@ -859,12 +889,30 @@ class Tickets:
             ticket = self._create(unit, self._parse(body, unit.snapshot))
         return ticket
 
-    def _create(self, unit: _Unit, data: TicketInput, *, linked: tuple[str, ...] = ()) -> Ticket:
+    def _create(
+        self,
+        unit: _Unit,
+        data: TicketInput,
+        *,
+        linked: tuple[str, ...] = (),
+        planned: _Planned | None = None,
+    ) -> Ticket:
+        """Create one ticket; in a ``create_many`` batch, from its ``planned`` routing,
+        reading nothing (:meth:`_prefetch` has read what it needs)."""
         desk, tx, snapshot, now, batch = self._desk, unit.tx, unit.snapshot, unit.now, unit.batch
-        year = now.year
-        facts, decision, customer, number = self._route(
-            tx, snapshot, data, batch, year=None if batch is not None else year
-        )
+        number: int | None
+        if batch is None:
+            facts, decision, customer, number = self._route(tx, snapshot, data, year=now.year)
+        else:
+            assert planned is not None and planned.data is data
+            team = planned.team
+            decision = self._decide(
+                planned,
+                snapshot,
+                self._batch_counts(planned, batch),
+                batch.round_robin[team.id] if team is not None else None,
+            )
+            facts, customer, number = planned.facts, planned.customer, batch.take_number()
         priority = decision.set_priority or data.priority
         if priority != facts.priority:
             facts = attrs.evolve(facts, priority=priority)
@@ -873,8 +921,6 @@ class Tickets:
             category, snapshot.policies, facts, lifecycle=desk.config.lifecycle
         )
         calendar = snapshot.calendar(targets.calendar_id)
-        if batch is not None:
-            number = batch.take_number()
         assert number is not None  # create_reads reserved it
         agent = snapshot.agents.get(decision.agent) if decision.agent else None
         tier = customer.tier if customer else None
@@ -970,17 +1016,29 @@ class Tickets:
 
     def _create_batch(self, chunk: Sequence[Mapping[str, Any]], committed: int) -> None:
         with self._desk._write() as unit:
-            tx = unit.tx
+            tx, snapshot = unit.tx, unit.snapshot
             batch = unit.batch = _Batch(tx.next_ticket_numbers(unit.now.year, len(chunk)))
+            # First every body is checked and everything routing will ask the database
+            # is read; then the tickets are made one by one as the backend takes them,
+            # so that it can write each while the next is being made (a COPY stream).
+            plans: list[_Planned] = []
             for offset, body in enumerate(chunk):
                 try:
-                    data = self._parse(body, unit.snapshot)
+                    data = self._parse(body, snapshot)
                 except ValidationError as exc:
                     error = exc.prefixed(f"[{committed + offset}]")
                     error.committed = committed  # type: ignore[attr-defined]
                     raise error from None
-                self._create(unit, data)
-            tx.insert_tickets(batch.tickets)
+                planned = self._plan(tx, snapshot, data)
+                self._prefetch(tx, planned, batch)
+                plans.append(planned)
+
+            def created() -> Iterator[tuple[Ticket, datetime | None]]:
+                for planned in plans:
+                    self._create(unit, planned.data, planned=planned)
+                    yield batch.tickets[-1]
+
+            tx.insert_tickets(created())
             for ticket_id, item in batch.attachments:
                 tx.insert_attachment(
                     item.attachment, ticket_id=ticket_id, comment_id=None, data=item.data,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Final, Generic, TypeVar
@@ -308,11 +308,17 @@ class Transaction(ABC):
             self.next_ticket_number(year)
         return first
 
-    def insert_tickets(self, tickets: Sequence[tuple[Ticket, datetime | None]]) -> None:
+    def insert_tickets(self, tickets: Iterable[tuple[Ticket, datetime | None]]) -> None:
         """Store new tickets, each with its ``next_due_at``, in this order.
 
         For bulk imports. The default calls :meth:`insert_ticket` for each; a backend
         can send them in one batch (``executemany``, ``COPY``).
+
+        ``tickets`` may be lazy: ``create_many`` passes a generator that makes each
+        ticket when it is asked for, so that a backend streaming its rows (a ``COPY``)
+        has the database write one while the next is made. Consuming it never uses
+        this transaction. An exception it raises propagates unchanged, and the
+        transaction then rolls back. A backend must consume it to the end.
 
         :raises AlreadyExists: an id or number is already taken.
         """

@@ -171,3 +171,75 @@ def test_tickets_of_one_batch_keep_their_own_customer_tier(
     made = all_tickets(desk)
     assert [t.sla.tier for t in made] == ["enterprise", "standard", None, "enterprise"]
     assert len({(t.sla.response, t.sla.resolution) for t in made}) == 1  # one set of clocks
+
+
+class _Watched:
+    """A write transaction that notes every call made while the backend is taking the
+    tickets of ``insert_tickets`` (that is, while the Desk is making one)."""
+
+    def __init__(self, tx: Any, calls: list[str], taken: list[int]) -> None:
+        self._tx, self._calls, self._taken = tx, calls, taken
+        self._inside = False
+
+    def insert_tickets(self, pairs: Any) -> None:
+        def watched() -> Iterator[Any]:
+            iterator = iter(pairs)
+            while True:
+                self._inside = True
+                try:
+                    item = next(iterator)
+                except StopIteration:
+                    return
+                finally:
+                    self._inside = False
+                self._taken[-1] += 1
+                yield item
+
+        self._taken.append(0)
+        self._tx.insert_tickets(watched())
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._tx, name)
+        if not callable(found):
+            return found
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self._inside:
+                self._calls.append(name)
+            return found(*args, **kwargs)
+
+        return call
+
+
+def test_a_batch_reads_everything_before_its_tickets_are_made(
+    make_desk: Callable[[Clock], Desk], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backend may stream the tickets of a batch (PostgreSQL's COPY) while the Desk
+    makes them: the Desk must not use the transaction meanwhile, even when nothing is
+    cached (every customer read again, every team first met in this batch)."""
+    import supportkit.desk as desk_module
+
+    desk = make_desk(Clock())
+    monkeypatch.setattr(desk_module, "_CUSTOMERS_CACHED", 0)
+    desk._snapshot = None
+    calls: list[str] = []
+    taken: list[int] = []
+    storage = desk.storage
+    real_write = storage.write
+
+    class Writes:
+        def __init__(self) -> None:
+            self.manager = real_write()
+
+        def __enter__(self) -> Any:
+            return _Watched(self.manager.__enter__(), calls, taken)
+
+        def __exit__(self, *exc: Any) -> Any:
+            return self.manager.__exit__(*exc)
+
+    monkeypatch.setattr(storage, "write", Writes)
+    assert desk.tickets.create_many(mixed_bodies(19), batch_size=8) == 19
+    assert taken == [8, 8, 3]
+    assert calls == []
+    tickets = all_tickets(desk)
+    assert {t.team for t in tickets} >= {"network_performance_team", "network_team"}

@@ -256,6 +256,70 @@ def test_the_transaction_stays_usable_after_a_taken_id(storage: Storage) -> None
     assert _search(storage, text="clash") == set()
 
 
+def _streamed(first: int, count: int, seen: list[str]) -> Iterator[tuple[Ticket, datetime | None]]:
+    """Like ``_batch``, made lazily as ``create_many`` makes them, with long texts so
+    that a streaming backend sends rows long before the last is made."""
+    for ticket, due in _batch(first, count):
+        seen.append(ticket.id)
+        yield attrs.evolve(ticket, description=ticket.description * 40), due
+
+
+def test_tickets_can_come_from_a_generator(storage: Storage) -> None:
+    seen: list[str] = []
+    with storage.write() as tx:
+        tx.insert_tickets(_streamed(1, 300, seen))
+    assert len(seen) == 300
+    with storage.read() as tx:
+        assert tx.search_tickets(TicketQuery(now=NOW)).total == 300
+        # The tag index was filled: every ticket but each fifth is tagged "bulk".
+        assert tx.search_tickets(TicketQuery(now=NOW, tags=("bulk",))).total == 240
+        for ticket_id in (seen[0], seen[150], seen[-1]):
+            stored = tx.get_ticket(ticket_id)
+            assert stored is not None and stored.description.startswith("Line one")
+
+
+@pytest.mark.parametrize("where", [0, 150, 299])
+def test_a_taken_id_in_a_long_stream_raises_already_exists(storage: Storage, where: int) -> None:
+    original = make_ticket(5000, at=NOW, title="Original")
+    with storage.write() as tx:
+        tx.insert_ticket(original, next_due_at=None)
+    seen: list[str] = []
+
+    def clashing() -> Iterator[tuple[Ticket, datetime | None]]:
+        for n, (ticket, due) in enumerate(_streamed(1, 300, seen)):
+            yield (attrs.evolve(ticket, id=original.id) if n == where else ticket), due
+
+    with pytest.raises(AlreadyExists) as raised, storage.write() as tx:
+        tx.insert_tickets(clashing())
+    assert raised.value.kind == "ticket"
+    assert original.id in str(raised.value)
+    with storage.read() as tx:
+        assert tx.search_tickets(TicketQuery(now=NOW)).total == 1
+        assert tx.get_ticket(original.id) == original
+
+
+@pytest.mark.parametrize("where", [1, 2, 250])
+def test_an_error_from_the_generator_propagates_and_nothing_is_kept(
+    storage: Storage, where: int
+) -> None:
+    seen: list[str] = []
+
+    def failing() -> Iterator[tuple[Ticket, datetime | None]]:
+        for n, pair in enumerate(_streamed(1, 300, seen)):
+            if n == where:
+                raise _Boom
+            yield pair
+
+    with pytest.raises(_Boom), storage.write() as tx:
+        tx.insert_tickets(failing())
+    assert len(seen) == where + 1
+    with storage.read() as tx:
+        assert tx.search_tickets(TicketQuery(now=NOW)).total == 0
+    with storage.write() as tx:  # the connection is usable again
+        tx.insert_tickets(_batch(1, 3))
+    assert len(_search(storage)) == 3
+
+
 # -- insert_events, many at once ----------------------------------------------------------
 
 

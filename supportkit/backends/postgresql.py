@@ -33,13 +33,14 @@ machines sharing one database.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
 import threading
 import typing
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -661,11 +662,13 @@ class _PgTransaction(Transaction):
             raise _translate(exc) from exc
 
     def _copy(
-        self, statement: str, rows: Sequence[Sequence[Any]], key: Callable[[str, str], str]
+        self, statement: str, rows: Iterable[Sequence[Any]], key: Callable[[str, str], str]
     ) -> str | None:
         """COPY ``rows`` inside a savepoint. A unique violation rolls back to it, so the
         transaction stays usable as after an ``ON CONFLICT DO NOTHING``, and returns
-        ``key(column, value)`` of the duplicate; ``None`` when all went in."""
+        ``key(column, value)`` of the duplicate; ``None`` when all went in. ``rows`` may
+        be lazy: each is sent as it comes (psycopg buffers up to 32 kB). An exception
+        from it ends the COPY and propagates; the transaction is then aborted."""
         self._run("SAVEPOINT supportkit_copy")
         piped = self._pipeline is not None
         try:
@@ -754,23 +757,32 @@ class _PgTransaction(Transaction):
         self._run(_INSERT, values)
         self.tickets.remember(ticket.id, values[-1], ticket)
 
-    def insert_tickets(self, tickets: Sequence[tuple[Ticket, datetime | None]]) -> None:
-        if len(tickets) < 2:
-            for ticket, next_due_at in tickets:
+    def insert_tickets(self, tickets: Iterable[tuple[Ticket, datetime | None]]) -> None:
+        pairs = iter(tickets)
+        head = list(itertools.islice(pairs, 2))
+        if len(head) < 2:
+            for ticket, next_due_at in head:
                 self.insert_ticket(ticket, next_due_at=next_due_at)
             return
-        # COPY fires the same row triggers as INSERT (tags, agent load) and fills the
+        # One COPY, streamed: each row goes to the server as ``tickets`` yields it, so
+        # the server writes it while the caller makes the next (create_many). COPY
+        # fires the same row triggers as INSERT (tags, agent load) and fills the
         # generated search column.
-        rows = [_values(ticket, next_due_at) for ticket, next_due_at in tickets]
+        sent: list[Ticket] = []
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            for ticket, next_due_at in itertools.chain(head, pairs):
+                sent.append(ticket)
+                yield _values(ticket, next_due_at)
 
         def duplicate(column: str, value: str) -> str:
             if column == "number":
-                return next((t.id for t, _ in tickets if t.number == value), value)
+                return next((t.id for t in sent if t.number == value), value)
             if column == "id":
                 return value
-            return tickets[0][0].id
+            return sent[0].id
 
-        taken = self._copy(_COPY_TICKETS, rows, duplicate)
+        taken = self._copy(_COPY_TICKETS, rows(), duplicate)
         if taken is not None:
             raise AlreadyExists("ticket", taken)
 

@@ -24,7 +24,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, NoReturn
@@ -833,9 +833,12 @@ class _SQLiteTransaction(Transaction):
             raise _translate(exc) from exc
         self.tickets.remember(ticket.id, row[-1], ticket)
 
-    def insert_tickets(self, tickets: Sequence[tuple[Ticket, datetime | None]]) -> None:
-        rows = [_ticket_row(ticket, next_due_at) for ticket, next_due_at in tickets]
-        self._insert_many(_INSERT_TICKET, rows, "ticket", [ticket.id for ticket, _ in tickets])
+    def insert_tickets(self, tickets: Iterable[tuple[Ticket, datetime | None]]) -> None:
+        rows, ids = [], []
+        for ticket, next_due_at in tickets:
+            rows.append(_ticket_row(ticket, next_due_at))
+            ids.append(ticket.id)
+        self._insert_many(_INSERT_TICKET, rows, "ticket", ids)
 
     def _insert_many(self, sql: str, rows: Sequence[Any], kind: str, ids: Sequence[str]) -> None:
         """``executemany``; on a taken id, nothing kept and ``AlreadyExists`` naming it."""
