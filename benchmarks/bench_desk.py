@@ -534,6 +534,9 @@ class Bulk:
     raw_seconds: float  # the faster raw run
     raw_rate: float
     raw_runs: list[float]  # seconds of each raw run (before and after the desk's)
+    # The same ticket rows plus the two event rows the desk writes for each (its
+    # ticket.created and ticket.assigned, cloned), in one executemany transaction.
+    raw_events_runs: list[float]
     profile_count: int
     profile_seconds: float
     profile_text: str
@@ -570,13 +573,73 @@ BREAKDOWN = (
 )
 
 
-def raw_bulk(tmp: Path, template_rows: list[dict[str, Any]], n: int) -> float:
+def template_events(tmp: Path) -> list[list[dict[str, Any]]]:
+    """The stored event rows of each template body's ticket, created through the Desk
+    (a ticket.created and a ticket.assigned each)."""
+    path = tmp / "template_events.db"
+    desk = open_desk(path)
+    ids = [desk.tickets.create(body).id for body in TEMPLATE_BODIES]
+    conn = sqlite3.connect(str(path))
+    conn.row_factory = sqlite3.Row
+    try:
+        found = [
+            [dict(row) for row in conn.execute(
+                "SELECT * FROM events WHERE ticket_id = ? ORDER BY seq", (ticket_id,)
+            )]
+            for ticket_id in ids
+        ]  # fmt: skip
+    finally:
+        conn.close()
+    desk.close()
+    remove_db(path)
+    assert all(len(rows) == 2 for rows in found), [len(rows) for rows in found]
+    return found
+
+
+class EventCloner:
+    """The template tickets' event rows for each cloned ticket row, in turn."""
+
+    def __init__(self, templates: list[list[dict[str, Any]]]) -> None:
+        self.columns = [c for c in templates[0][0] if c != "seq"]
+        self.templates = templates
+        self.id_at = self.columns.index("id")
+        self.ticket_at = self.columns.index("ticket_id")
+        self.data_at = self.columns.index("data")
+
+    def rows(self, ticket_rows: list[tuple[Any, ...]], first: int) -> list[tuple[Any, ...]]:
+        out = []
+        for offset, ticket_row in enumerate(ticket_rows):
+            ticket_id = ticket_row[_TICKET_COLUMNS.index("id")]
+            for event in self.templates[(first + offset) % len(self.templates)]:
+                values = [event[c] for c in self.columns]
+                values[self.data_at] = event["data"].replace(event["ticket_id"], ticket_id)
+                values[self.id_at] = new_id("evt")
+                values[self.ticket_at] = ticket_id
+                out.append(tuple(values))
+        return out
+
+    @property
+    def sql(self) -> str:
+        return (
+            f"INSERT INTO events ({', '.join(self.columns)}) "
+            f"VALUES ({', '.join('?' * len(self.columns))})"
+        )
+
+
+def raw_bulk(
+    tmp: Path,
+    template_rows: list[dict[str, Any]],
+    n: int,
+    events: list[list[dict[str, Any]]] | None = None,
+) -> float:
     """Seconds to insert ``n`` cloned rows (the templates in turn) in one transaction
-    of ``executemany``; the rows are built in chunks, outside the timing."""
+    of ``executemany``, with ``events`` also their event rows; the rows are built in
+    chunks, outside the timing."""
     path = tmp / "bulk_raw.db"
     make_schema(path)
     raw = raw_connect(path)
     cloner = MixCloner([TicketCloner(row, f"RAW{k}") for k, row in enumerate(template_rows)])
+    event_cloner = EventCloner(events) if events is not None else None
     spent = 0.0
     t0 = time.perf_counter()
     raw.execute("BEGIN IMMEDIATE")
@@ -584,15 +647,20 @@ def raw_bulk(tmp: Path, template_rows: list[dict[str, Any]], n: int) -> float:
     done = 0
     while done < n:
         chunk = cloner.many(min(10_000, n - done))
+        event_rows = event_cloner.rows(chunk, done) if event_cloner is not None else []
         t0 = time.perf_counter()
         raw.executemany(TICKET_SQL, chunk)
+        if event_cloner is not None:
+            raw.executemany(event_cloner.sql, event_rows)
         spent += time.perf_counter() - t0
         done += len(chunk)
-        del chunk
+        del chunk, event_rows
     t0 = time.perf_counter()
     raw.execute("COMMIT")
     spent += time.perf_counter() - t0
     assert raw.execute("SELECT COUNT(*) FROM tickets").fetchone()[0] == n
+    if event_cloner is not None:
+        assert raw.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 2 * n
     raw.close()
     remove_db(path)
     return spent
@@ -606,9 +674,13 @@ def bench_bulk(mode: Mode, tmp: Path) -> Bulk:
     template_rows = search_templates(tmp)
     # The raw import runs before and after the desk's (which take minutes), and the
     # faster of the two is the baseline: a busy spell cannot flatter the ratio.
-    raw_runs = []
+    events = template_events(tmp)
+    raw_runs: list[float] = []
+    raw_events_runs: list[float] = []
     log(f"bulk: raw executemany of {n:,} ticket rows in one transaction")
     raw_runs.append(raw_bulk(tmp, template_rows, n))
+    log(f"bulk: raw executemany of {n:,} ticket rows and their {2 * n:,} event rows")
+    raw_events_runs.append(raw_bulk(tmp, template_rows, n, events))
     for batch_size in mode.batch_sizes:
         path = tmp / f"bulk_desk_{batch_size}.db"
         desk = open_desk(path)
@@ -627,6 +699,8 @@ def bench_bulk(mode: Mode, tmp: Path) -> Bulk:
         remove_db(path)
     log(f"bulk: raw executemany of {n:,} ticket rows in one transaction, again")
     raw_runs.append(raw_bulk(tmp, template_rows, n))
+    log(f"bulk: raw executemany of {n:,} ticket rows and their event rows, again")
+    raw_events_runs.append(raw_bulk(tmp, template_rows, n, events))
     spent = min(raw_runs)
 
     path = tmp / "bulk_profile.db"
@@ -659,7 +733,8 @@ def bench_bulk(mode: Mode, tmp: Path) -> Bulk:
             cumulative = commit_time(raw_stats)
         breakdown.append((label, cumulative, cumulative / total if total else 0.0))
     return Bulk(
-        n, results, deciles, spent, n / spent, raw_runs, mode.profile, profile_seconds, text,
+        n, results, deciles, spent, n / spent, raw_runs, raw_events_runs, mode.profile,
+        profile_seconds, text,
         breakdown,
     )  # fmt: skip
 
@@ -1212,6 +1287,14 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{x:.1f} s" for x in bulk.raw_runs)
         + ")"
     )
+    raw_events_seconds = min(bulk.raw_events_runs)
+    print(
+        f"  raw executemany, with the events   {raw_events_seconds:8.1f} s "
+        f"{fmt_rate(bulk.count / raw_events_seconds):>9} tickets/s   (runs: "
+        + ", ".join(f"{x:.1f} s" for x in bulk.raw_events_runs)
+        + "; the desk's best: "
+        f"{max(r for _, r in bulk.desk.values()) * raw_events_seconds / bulk.count:.3f}× of it)"
+    )
     print()
     print(
         f"cProfile of create_many({bulk.profile_count:,} tickets, batch_size=500): "
@@ -1319,7 +1402,8 @@ def main(argv: list[str] | None = None) -> int:
         (
             f"create_many ≥ {GOAL_BULK}× raw executemany ({bulk.count:,})",
             f"{bulk_x:.3f}× (batch_size={bulk_best_size}: {fmt_rate(bulk_best_rate)} vs "
-            f"{fmt_rate(bulk.raw_rate)}/s)",
+            f"{fmt_rate(bulk.raw_rate)}/s; against raw rows with their events: "
+            f"{bulk_best_rate * min(bulk.raw_events_runs) / bulk.count:.3f}×)",
             bulk_x >= GOAL_BULK,
         ),
         (
