@@ -599,9 +599,12 @@ def template_events(tmp: Path) -> list[list[dict[str, Any]]]:
 class EventCloner:
     """The template tickets' event rows for each cloned ticket row, in turn."""
 
-    def __init__(self, templates: list[list[dict[str, Any]]]) -> None:
+    def __init__(
+        self, templates: list[list[dict[str, Any]]], ticket_columns: Sequence[str] = _TICKET_COLUMNS
+    ) -> None:
         self.columns = [c for c in templates[0][0] if c != "seq"]
         self.templates = templates
+        self.ticket_id_at = list(ticket_columns).index("id")
         self.id_at = self.columns.index("id")
         self.ticket_at = self.columns.index("ticket_id")
         self.data_at = self.columns.index("data")
@@ -609,7 +612,7 @@ class EventCloner:
     def rows(self, ticket_rows: list[tuple[Any, ...]], first: int) -> list[tuple[Any, ...]]:
         out = []
         for offset, ticket_row in enumerate(ticket_rows):
-            ticket_id = ticket_row[_TICKET_COLUMNS.index("id")]
+            ticket_id = ticket_row[self.ticket_id_at]
             for event in self.templates[(first + offset) % len(self.templates)]:
                 values = [event[c] for c in self.columns]
                 values[self.data_at] = event["data"].replace(event["ticket_id"], ticket_id)
@@ -1727,18 +1730,55 @@ class PgBulk:
     desk: dict[int, tuple[float, float]]
     copy_runs: list[float]
     insert_runs: list[float]  # executemany of INSERTs in one transaction, for scale
+    # COPY of the same ticket rows, then a COPY of their event rows (two each).
+    copy_events_runs: list[float] = field(default_factory=list)
 
     @property
     def copy_seconds(self) -> float:
         return min(self.copy_runs)
 
 
-def pg_raw_bulk(bench: PgBench, templates: list[dict[str, Any]], n: int, *, copy: bool) -> float:
+def pg_template_events(bench: PgBench) -> list[list[dict[str, Any]]]:
+    """The stored event rows of each template body's ticket (as ``template_events``)."""
+    _, dict_row = pg_modules()
+    schema = bench.schema("template_events")
+    desk = bench.desk(schema)
+    ids = [desk.tickets.create(body).id for body in TEMPLATE_BODIES]
+    desk.close()
+    conn = bench.raw(schema)
+    try:
+        cur = conn.cursor(row_factory=dict_row)
+        found = [
+            [dict(row) for row in cur.execute(
+                "SELECT * FROM events WHERE ticket_id = %s ORDER BY seq", (ticket_id,)
+            ).fetchall()]
+            for ticket_id in ids
+        ]  # fmt: skip
+    finally:
+        conn.close()
+    bench.drop(schema)
+    assert all(len(rows) == 2 for rows in found), [len(rows) for rows in found]
+    return found
+
+
+def pg_raw_bulk(
+    bench: PgBench,
+    templates: list[dict[str, Any]],
+    n: int,
+    *,
+    copy: bool,
+    events: list[list[dict[str, Any]]] | None = None,
+) -> float:
+    """Seconds to write ``n`` cloned ticket rows in one transaction (``COPY``, or
+    ``executemany`` of INSERTs); with ``events`` (``COPY`` only), a second ``COPY``
+    of their event rows follows, as the desk's batches write them."""
     schema = bench.schema("bulk_raw")
     bench.desk(schema).close()
     conn = bench.raw(schema, autocommit=False)
     cols = pg_columns()
     cloner = MixCloner([TicketCloner(row, f"RAW{k}", cols) for k, row in enumerate(templates)])
+    event_cloner = EventCloner(events, cols) if events is not None else None
+    event_rows: list[tuple[Any, ...]] = []
     spent = 0.0
     done = 0
     with conn.cursor() as cur:
@@ -1750,14 +1790,24 @@ def pg_raw_bulk(bench: PgBench, templates: list[dict[str, Any]], n: int, *, copy
                 spent += time.perf_counter() - t0
                 while done < n:
                     chunk = cloner.many(min(10_000, n - done))
+                    if event_cloner is not None:
+                        event_rows += event_cloner.rows(chunk, done)
                     t0 = time.perf_counter()
                     for row in chunk:
                         cp.write_row(row)
                     spent += time.perf_counter() - t0
                     done += len(chunk)
                 t0 = time.perf_counter()
+            if event_cloner is not None:
+                copy_events = f"COPY events ({', '.join(event_cloner.columns)}) FROM STDIN"
+                with cur.copy(copy_events) as cp:
+                    for row in event_rows:
+                        cp.write_row(row)
             conn.commit()
             spent += time.perf_counter() - t0
+            if event_cloner is not None:
+                counted = cur.execute("SELECT COUNT(*) FROM events").fetchone()
+                assert counted is not None and counted[0] == 2 * n
         else:
             sql = pg_insert_sql()
             while done < n:
@@ -1781,6 +1831,9 @@ def pg_bench_bulk(mode: PgMode, bench: PgBench, templates: list[dict[str, Any]])
     result = PgBulk(n, {}, [], [])
     log(f"pg bulk: raw COPY of {n:,} rows")
     result.copy_runs.append(pg_raw_bulk(bench, templates, n, copy=True))
+    events = pg_template_events(bench)
+    log(f"pg bulk: raw COPY of {n:,} rows and their {2 * n:,} event rows")
+    result.copy_events_runs.append(pg_raw_bulk(bench, templates, n, copy=True, events=events))
     log(f"pg bulk: raw executemany INSERT of {n:,} rows")
     result.insert_runs.append(pg_raw_bulk(bench, templates, n, copy=False))
     for batch_size in mode.batch_sizes:
@@ -1797,6 +1850,8 @@ def pg_bench_bulk(mode: PgMode, bench: PgBench, templates: list[dict[str, Any]])
         bench.drop(schema)
     log(f"pg bulk: raw COPY of {n:,} rows, again")
     result.copy_runs.append(pg_raw_bulk(bench, templates, n, copy=True))
+    log(f"pg bulk: raw COPY of {n:,} rows and their event rows, again")
+    result.copy_events_runs.append(pg_raw_bulk(bench, templates, n, copy=True, events=events))
     return result
 
 
@@ -2055,6 +2110,14 @@ def main_postgresql(options: argparse.Namespace) -> int:
         + ", ".join(f"{x:.2f} s" for x in bulk.copy_runs)
         + ")"
     )
+    with_events = min(bulk.copy_events_runs)
+    best_desk = max(rate for _, rate in bulk.desk.values())
+    print(
+        f"  raw COPY with the events         {with_events:8.1f} s "
+        f"{fmt_rate(bulk.count / with_events):>9} tickets/s   (runs: "
+        + ", ".join(f"{x:.2f} s" for x in bulk.copy_events_runs)
+        + f"; the desk's best: {best_desk * with_events / bulk.count:.3f}× of it)"
+    )
     ins = min(bulk.insert_runs)
     print(
         f"  raw executemany INSERT, one tx.  {ins:8.1f} s {fmt_rate(bulk.count / ins):>9} "
@@ -2111,7 +2174,8 @@ def main_postgresql(options: argparse.Namespace) -> int:
         (
             f"create_many ≥ {PG_GOAL_BULK}× raw COPY ({bulk.count:,})",
             f"{bulk_x:.3f}× (batch_size={bulk_size}: {fmt_rate(bulk_rate)} vs "
-            f"{fmt_rate(copy_rate)}/s)",
+            f"{fmt_rate(copy_rate)}/s; against COPY of the rows with their events: "
+            f"{bulk_rate * min(bulk.copy_events_runs) / bulk.count:.3f}×)",
             bulk_x >= PG_GOAL_BULK,
         ),
         (
