@@ -77,6 +77,14 @@ class Event:
     visibility: str = "customer"
     seq: int | None = None
 
+    def numbered(self, seq: int | None) -> Event:
+        """This event with ``seq`` (what a backend returns from ``insert_events``);
+        the same as ``attrs.evolve(event, seq=seq)``, without its generic work."""
+        return Event(
+            self.id, self.type, self.created_at, self.data, self.ticket_id, self.customer_id,
+            self.visibility, seq,
+        )  # fmt: skip
+
 
 @attrs.frozen
 class Page(Generic[T]):

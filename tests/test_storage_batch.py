@@ -320,6 +320,18 @@ def test_an_error_from_the_generator_propagates_and_nothing_is_kept(
     assert len(_search(storage)) == 3
 
 
+def test_numbering_an_event_keeps_every_other_field() -> None:
+    values = {
+        "id": "evt-1", "type": "comment.added", "created_at": NOW, "data": {"n": 1},
+        "ticket_id": "tkt-1", "customer_id": "cust-1", "visibility": "internal", "seq": 3,
+    }  # fmt: skip
+    # A field added to Event must be set here, and copied by Event.numbered.
+    assert set(values) == {field.name for field in attrs.fields(Event)}
+    event = Event(**values)  # type: ignore[arg-type]
+    assert event.numbered(9) == attrs.evolve(event, seq=9)
+    assert event.numbered(None) == attrs.evolve(event, seq=None)
+
+
 # -- insert_events, many at once ----------------------------------------------------------
 
 

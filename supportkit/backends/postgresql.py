@@ -588,7 +588,7 @@ class _PendingEvents(Sequence[Event]):
             except psycopg.Error as exc:
                 self._cursor = cursor
                 raise _translate(exc) from exc
-            self._stored = [attrs.evolve(event, seq=seqs[event.id]) for event in self._events]
+            self._stored = [event.numbered(seqs[event.id]) for event in self._events]
         return self._stored
 
     @typing.overload
@@ -1084,7 +1084,7 @@ class _PgTransaction(Transaction):
         taken = self._copy(_COPY_EVENTS, rows, lambda column, value: value or events[0].id)
         if taken is not None:
             raise AlreadyExists("event", taken)
-        return [attrs.evolve(event, seq=seq) for seq, event in zip(seqs, events, strict=True)]
+        return [event.numbered(seq) for seq, event in zip(seqs, events, strict=True)]
 
     def list_events(
         self,

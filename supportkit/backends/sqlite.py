@@ -1162,7 +1162,7 @@ class _SQLiteTransaction(Transaction):
             last = self.conn.execute("SELECT last_insert_rowid()").fetchone()[0]
         assert last is not None  # an INSERT's rowid
         first = last - len(rows) + 1
-        return [_with_seq(event, first + offset) for offset, event in enumerate(events)]
+        return [event.numbered(first + offset) for offset, event in enumerate(events)]
 
     def list_events(
         self,
@@ -1366,10 +1366,6 @@ def _document(row: Sequence[Any]) -> Document:
         parent=row[3],
         seq=int(row[0]),
     )
-
-
-def _with_seq(event: Event, seq: int | None) -> Event:
-    return attrs.evolve(event, seq=seq)
 
 
 def open_sqlite(url: str, options: Mapping[str, Any]) -> SQLiteStorage:
