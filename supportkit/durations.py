@@ -17,6 +17,7 @@ Every human duration has a machine twin in seconds; :func:`seconds` gives it.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from datetime import timedelta
@@ -149,6 +150,19 @@ def format_duration(value: timedelta | int | float) -> str:
     ``value`` is a ``timedelta`` or seconds. Hours and minutes only; seconds are
     floored away; ``"0 minutes"`` for less than a minute.
     """
+    if type(value) is timedelta:
+        # A few durations (targets, thresholds, reminders) are written over and over,
+        # several in every ticket's API shape.
+        return _format_timedelta(value)
+    return _format_duration(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _format_timedelta(value: timedelta) -> str:
+    return _format_duration(value)
+
+
+def _format_duration(value: timedelta | int | float) -> str:
     sign, hours, minutes = _split(value)
     parts = []
     if hours:

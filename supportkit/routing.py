@@ -224,8 +224,10 @@ def _eligible(team: Team, agents: Mapping[str, Agent]) -> list[str]:
     return out
 
 
-def _terms(values: Iterable[str | None]) -> set[str]:
-    """Each value lowercased, plus each of its ``_``-separated tokens."""
+@functools.lru_cache(maxsize=4096)
+def _terms(values: tuple[str | None, ...]) -> frozenset[str]:
+    """Each value lowercased, plus each of its ``_``-separated tokens. Remembered: the
+    same agents' skills and the same categories come back ticket after ticket."""
     out: set[str] = set()
     for value in values:
         if not value:
@@ -233,7 +235,7 @@ def _terms(values: Iterable[str | None]) -> set[str]:
         lowered = value.lower()
         out.add(lowered)
         out.update(token for token in lowered.split("_") if token)
-    return out
+    return frozenset(out)
 
 
 def _round_robin(team: Team, eligible: list[str], last_assigned: str | None) -> str:
