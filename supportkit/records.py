@@ -14,7 +14,7 @@ import functools
 import json
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Generic, TypeVar
 
@@ -229,30 +229,34 @@ def loads(text: str | bytes, cls: type[T]) -> T:
     return _trusted_converter.structure(json.loads(text), cls)
 
 
-def data_texts(datas: Sequence[Mapping[str, Any]]) -> list[str]:
+def data_texts(datas: Iterable[Mapping[str, Any]]) -> list[str]:
     """``to_json`` of each of ``datas`` (events' data), in order.
 
     A command's events often carry one ticket shape (the same dict) under their first
     key, ``"ticket"``; its text is made once and put into each.
     """
-    texts: list[str] = []
+    return list(iter_data_texts(datas))
+
+
+def iter_data_texts(datas: Iterable[Mapping[str, Any]]) -> Iterator[str]:
+    """:func:`data_texts`, one at a time: a backend streaming events (a ``COPY``) has
+    the database store one while the next is encoded."""
     shared: dict[int, tuple[Any, str]] = {}
     for data in datas:
         first = next(iter(data), None)
         value = data[first] if first is not None else None
         if type(first) is not str or type(value) is not dict:
-            texts.append(to_json(data))
+            yield to_json(data)
             continue
         known = shared.get(id(value))
         if known is None or known[0] is not value:
             known = shared[id(value)] = (value, to_json(value))
         head = "{" + _ticket_codec.encode_str(first) + ":" + known[1]
         if len(data) == 1:
-            texts.append(head + "}")
+            yield head + "}"
         else:
             rest = to_json({key: item for key, item in data.items() if key != first})
-            texts.append(head + "," + rest[1:])
-    return texts
+            yield head + "," + rest[1:]
 
 
 def instant_key(moment: datetime) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any, TypeVar
@@ -460,4 +461,23 @@ def test_a_shared_shape_is_encoded_once() -> None:
         '{"ticket":{"id":"ticket_1","title":"Ünïcode"},"routing":{"rule":null}}',
         '{"ticket":{"id":"ticket_1","title":"Ünïcode"}}',
         "{}",
+    ]
+
+
+def test_event_data_texts_can_be_made_one_at_a_time() -> None:
+    shape = {"id": "ticket_1"}
+    pulled: list[int] = []
+
+    def datas() -> Iterator[dict[str, Any]]:
+        for n in range(3):
+            pulled.append(n)
+            yield {"ticket": shape, "n": n}
+
+    texts = records.iter_data_texts(datas())
+    assert pulled == []
+    assert next(texts) == '{"ticket":{"id":"ticket_1"},"n":0}'
+    assert pulled == [0]  # the next data is not read, let alone encoded, yet
+    assert list(texts) == [
+        '{"ticket":{"id":"ticket_1"},"n":1}',
+        '{"ticket":{"id":"ticket_1"},"n":2}',
     ]

@@ -559,16 +559,15 @@ def _document(row: Sequence[Any]) -> Document:
     )
 
 
-def _event_values(events: Sequence[Event]) -> list[tuple[Any, ...]]:
-    """The events' values in the order of ``_EVENT_COLUMNS``."""
-    texts = records.data_texts([event.data for event in events])
-    return [
-        (
+def _event_values(events: Sequence[Event]) -> Iterator[tuple[Any, ...]]:
+    """The events' values in the order of ``_EVENT_COLUMNS``, each made (its data
+    encoded) when it is asked for."""
+    texts = records.iter_data_texts(event.data for event in events)
+    for event, text in zip(events, texts, strict=True):
+        yield (
             event.id, event.type, event.ticket_id, event.customer_id, event.visibility,
             event.created_at, text,
-        )
-        for event, text in zip(events, texts, strict=True)
-    ]  # fmt: skip
+        )  # fmt: skip
 
 
 class _PendingEvents(Sequence[Event]):
@@ -1080,7 +1079,8 @@ class _PgTransaction(Transaction):
                 (len(events),),
             ).fetchall()
         ]
-        rows = [(seq, *values) for seq, values in zip(seqs, _event_values(events), strict=True)]
+        # Streamed: the server stores one event while the next one's data is encoded.
+        rows = ((seq, *values) for seq, values in zip(seqs, _event_values(events), strict=True))
         taken = self._copy(_COPY_EVENTS, rows, lambda column, value: value or events[0].id)
         if taken is not None:
             raise AlreadyExists("event", taken)
