@@ -1478,6 +1478,68 @@ class StorageConformance:
                 "agent-2",
             )
 
+    def test_a_batch_is_counted_and_tagged_like_single_inserts(self, storage: Storage) -> None:
+        # A backend may keep open counts and tags up to date per statement rather than
+        # per row (a bulk insert is one statement); the answers must not differ.
+        agents = ("agent-1", "agent-2", "agent-3", None)
+        statuses = ("open", "in_progress", "resolved", "closed", "waiting_on_customer")
+        moves = {
+            "open": (),
+            "in_progress": (("in_progress", NOW - 9 * _H),),
+            "resolved": (("resolved", NOW - 9 * _H),),
+            "closed": (("closed", NOW - 9 * _H),),
+            "waiting_on_customer": (("waiting_on_customer", NOW - 9 * _H),),
+        }
+        tickets = [
+            attrs.evolve(
+                _assign(
+                    _move(make_ticket(n, at=NOW - 10 * _H), *moves[statuses[n % 5]]),
+                    agents[n % 4],
+                ),
+                tags=("vip",) if n % 3 == 0 else ("vip", "outage") if n % 3 == 1 else (),
+            )
+            for n in range(1, 61)
+        ]
+        # Agents and statuses repeat every 20 tickets: the second batch holds each pair
+        # twice, and adds to what the first counted.
+        with storage.write() as tx:
+            tx.insert_tickets((ticket, None) for ticket in tickets[:20])
+        with storage.write() as tx:
+            tx.insert_tickets((ticket, None) for ticket in tickets[20:])
+        names = ["agent-1", "agent-2", "agent-3"]
+
+        def expected(stored: Sequence[Ticket]) -> dict[str, int]:
+            holders = [
+                t.assigned_to.agent_id
+                for t in stored
+                if t.assigned_to is not None and t.status not in _DONE
+            ]
+            return {name: holders.count(name) for name in names}
+
+        def tagged(tag: str) -> set[str]:
+            with storage.read() as tx:
+                page = tx.search_tickets(TicketQuery(now=NOW, tags=(tag,), limit=100))
+            return {t.id for t in page.items}
+
+        with storage.read() as tx:
+            assert tx.open_ticket_counts(names, _DONE) == expected(tickets)
+        assert tagged("outage") == {t.id for t in tickets if "outage" in t.tags}
+        # Changes after the batch: reassign, close, retag.
+        changed = list(tickets)
+        with storage.write() as tx:
+            for i in range(0, 60, 3):
+                old = changed[i]
+                new = _assign(old, agents[(i + 1) % 4])
+                if i % 2 and new.status == "open":
+                    new = _move(new, ("resolved", NOW - 8 * _H))
+                new = attrs.evolve(new, tags=("outage",), version=old.version + 1)
+                tx.update_ticket(new, expected_version=old.version, next_due_at=None)
+                changed[i] = new
+        with storage.read() as tx:
+            assert tx.open_ticket_counts(names, _DONE) == expected(changed)
+        assert tagged("outage") == {t.id for t in changed if "outage" in t.tags}
+        assert tagged("vip") == {t.id for t in changed if "vip" in t.tags}
+
     def test_claim_due_tickets(self, storage: Storage) -> None:
         due = {
             "due-1h-ago": NOW - _H,

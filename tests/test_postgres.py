@@ -384,3 +384,70 @@ def test_a_create_is_two_round_trips_and_a_search_one(postgres_schema_url: str) 
         assert desk.tickets.search(search, limit=25).total == 2
     finally:
         desk.close()
+
+
+def _load_and_tags(url: str) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+    """The agents' load and the tag index as stored, and both as the tickets say."""
+    schema = url.rsplit("schema=", 1)[1]
+    with contextlib.closing(psycopg.connect(url.split("?")[0], autocommit=True)) as conn:
+        conn.execute(f"SET search_path TO {schema}")
+
+        def pairs(sql: str) -> dict[tuple[str, str], int]:
+            return {(a, b): int(n) for a, b, n in conn.execute(sql).fetchall() if n}
+
+        stored_load = pairs("SELECT assignee, status, n FROM assignee_load")
+        load = pairs(
+            "SELECT assignee, status, COUNT(*) FROM tickets WHERE assignee IS NOT NULL"
+            " GROUP BY assignee, status"
+        )
+        stored_tags = pairs(
+            "SELECT t.id, g.tag, 1 FROM ticket_tags g JOIN tickets t ON t.seq = g.ticket_seq"
+        )
+        tags = pairs(
+            "SELECT id, tag, 1 FROM tickets, jsonb_array_elements_text(tags) AS tag"
+            " WHERE jsonb_typeof(tags) = 'array'"
+        )
+    assert stored_load == load
+    assert stored_tags == tags
+    return load, tags
+
+
+def test_upgrading_from_row_triggers_keeps_the_load_and_tags(
+    postgres_schema_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Schema version 4 counted each ticket and indexed its tags in row triggers;
+    # version 5 does it per statement. A database made at 4 and upgraded must agree
+    # with its tickets before and after, for single creates and COPY batches alike.
+    from supportkit.backends import postgresql
+
+    with monkeypatch.context() as patched:
+        patched.setattr(postgresql, "MIGRATIONS", postgresql.MIGRATIONS[:4])
+        patched.setattr(postgresql, "SCHEMA_VERSION", 4)
+        desk = seed(Desk.open(postgres_schema_url, clock=Clock(), load_entrypoints=False))
+        try:
+            for i in range(3):
+                desk.tickets.create(seed_ticket(attachments=[], tags=["old", f"t{i}"]))
+            desk.tickets.create_many(
+                [seed_ticket(attachments=[], tags=["old"]) for _ in range(6)], batch_size=6
+            )
+        finally:
+            desk.close()
+    load, tags = _load_and_tags(postgres_schema_url)
+    assert sum(load.values()) == 9 and len(tags) == 3 * 2 + 6
+
+    desk = Desk.open(postgres_schema_url, clock=Clock(), load_entrypoints=False)
+    try:
+        created = [desk.tickets.create(seed_ticket(attachments=[], tags=["new"])) for _ in range(2)]
+        desk.tickets.create_many(
+            [seed_ticket(attachments=[], tags=["new", "bulk"]) for _ in range(40)], batch_size=20
+        )
+        desk.tickets.update(created[0].id, {"status": "resolved"})
+        desk.tickets.update(created[1].id, {"tags": ["moved"]})
+        load, tags = _load_and_tags(postgres_schema_url)
+        assert sum(load.values()) == 9 + 2 + 40
+        assert len(tags) == 3 * 2 + 6 + 1 + 1 + 40 * 2
+        assert any(status == "resolved" for _, status in load)
+        found = desk.tickets.search({"tags": ["bulk"]}, limit=100)
+        assert found.total == 40
+    finally:
+        desk.close()

@@ -269,8 +269,39 @@ CREATE INDEX tickets_customer_status_priority
     ON tickets(customer_id, status, priority_rank, created_at);
 """
 
+#: New tickets update the agents' load and the tag index once per statement, from the
+#: statement's transition table, instead of once per row. A row trigger upserting
+#: the same few ``assignee_load`` rows once per ticket leaves a chain of dead versions
+#: of each row that every later upsert in the transaction walks: a ``COPY`` of n
+#: tickets cost O(n²), and row triggers after a ``COPY`` all ran at its end. Updates
+#: and deletes touch one ticket per statement and keep their row triggers.
+_V5: Final = """
+CREATE FUNCTION supportkit_tickets_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO assignee_load(assignee, status, n)
+        SELECT assignee, status, COUNT(*) FROM inserted WHERE assignee IS NOT NULL
+        GROUP BY assignee, status
+        ON CONFLICT (assignee, status) DO UPDATE SET n = assignee_load.n + excluded.n;
+    INSERT INTO ticket_tags(ticket_seq, tag)
+        SELECT inserted.seq, tag.value
+        FROM inserted, jsonb_array_elements_text(inserted.tags) AS tag
+        WHERE jsonb_typeof(inserted.tags) = 'array'
+        ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END $$;
+DROP TRIGGER tickets_assignee_load ON tickets;
+CREATE TRIGGER tickets_assignee_load AFTER UPDATE OF assignee, status OR DELETE
+    ON tickets FOR EACH ROW EXECUTE FUNCTION supportkit_assignee_load();
+DROP TRIGGER tickets_tags ON tickets;
+CREATE TRIGGER tickets_tags AFTER UPDATE OF tags ON tickets
+    FOR EACH ROW EXECUTE FUNCTION supportkit_ticket_tags();
+CREATE TRIGGER tickets_inserted AFTER INSERT ON tickets
+    REFERENCING NEW TABLE AS inserted
+    FOR EACH STATEMENT EXECUTE FUNCTION supportkit_tickets_inserted();
+"""
+
 #: The schema's migrations, in order; ``supportkit_schema`` records how many ran.
-MIGRATIONS: Final = (_V1, _V2, _V3, _V4)
+MIGRATIONS: Final = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
