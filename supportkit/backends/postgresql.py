@@ -21,8 +21,9 @@ machines sharing one database.
   so their sequence numbers follow commit order and a reader paging with ``after=`` never
   skips an event that commits late.
 - Bulk inserts (``insert_tickets``, and ``insert_events`` from 32 events) use ``COPY``
-  inside a savepoint; row triggers fire as for ``INSERT``, and a taken id rolls back to
-  the savepoint and raises ``AlreadyExists``.
+  inside a savepoint; the insert trigger (agents' load, tag index, once per statement)
+  fires as for ``INSERT``, and a taken id rolls back to the savepoint and raises
+  ``AlreadyExists``.
 - Deadlocks, serialization failures and dropped connections raise
   :class:`~supportkit.errors.RetryableStorageError`; the Desk retries the whole command
   a bounded number of times. Nothing of psycopg leaks out.
@@ -796,8 +797,8 @@ class _PgTransaction(Transaction):
             return
         # One COPY, streamed: each row goes to the server as ``tickets`` yields it, so
         # the server writes it while the caller makes the next (create_many). COPY
-        # fires the same row triggers as INSERT (tags, agent load) and fills the
-        # generated search column.
+        # fires the same insert trigger as INSERT (tags, agent load; once, at its end)
+        # and fills the generated search column.
         sent: list[Ticket] = []
 
         def rows() -> Iterator[tuple[Any, ...]]:
