@@ -1540,6 +1540,33 @@ class StorageConformance:
         assert tagged("outage") == {t.id for t in changed if "outage" in t.tags}
         assert tagged("vip") == {t.id for t in changed if "vip" in t.tags}
 
+    def test_a_large_batch_is_stored_whole(self, storage: Storage) -> None:
+        # More rows than a backend is likely to send in one statement.
+        tickets = [make_ticket(n, at=NOW, tags=("bulk",)) for n in range(1, 1202)]
+        with storage.write() as tx:
+            tx.insert_tickets((ticket, None) for ticket in tickets)
+        with storage.read() as tx:
+            assert tx.get_ticket(tickets[0].id) == tickets[0]
+            assert tx.get_ticket(tickets[-1].id) == tickets[-1]
+            assert tx.get_ticket_by_number(tickets[777].number) == tickets[777]
+            assert _search(tx).total == len(tickets)
+            page = tx.search_tickets(TicketQuery(now=NOW, tags=("bulk",), limit=1))
+            assert page.total == len(tickets)
+
+    def test_a_taken_id_late_in_a_large_batch_keeps_none_of_it(self, storage: Storage) -> None:
+        original = make_ticket(1, at=NOW, title="Original")
+        with storage.write() as tx:
+            tx.insert_ticket(original, next_due_at=None)
+        tickets = [make_ticket(n, at=NOW) for n in range(2, 1203)]
+        tickets[1100] = attrs.evolve(tickets[1100], id=original.id)
+        with pytest.raises(AlreadyExists) as caught, storage.write() as tx:
+            tx.insert_tickets((ticket, None) for ticket in tickets)
+        assert (caught.value.kind, caught.value.key) == ("ticket", original.id)
+        with storage.read() as tx:
+            assert _search(tx).total == 1
+            assert tx.get_ticket(original.id) == original
+            assert tx.get_ticket(tickets[0].id) is None
+
     def test_claim_due_tickets(self, storage: Storage) -> None:
         due = {
             "due-1h-ago": NOW - _H,
@@ -1882,6 +1909,27 @@ class StorageConformance:
         assert (caught.value.kind, caught.value.key) == ("event", "ev-1")
         with storage.read() as tx:
             assert tx.list_events() == list(first)
+
+    def test_a_large_event_batch_is_numbered_in_order(self, storage: Storage) -> None:
+        with storage.write() as tx:
+            first = tx.insert_events([_event("ev-first")])
+        batch = [_event(f"ev-{n}", at=NOW + n * _US) for n in range(1201)]
+        with storage.write() as tx:
+            stored = tx.insert_events(batch)
+        assert [attrs.evolve(e, seq=None) for e in stored] == batch
+        seqs = [e.seq or 0 for e in [*first, *stored]]
+        assert seqs == sorted(set(seqs)), "seq must increase"
+        with storage.read() as tx:
+            assert tx.list_events(limit=2000) == [*first, *stored]
+        # A taken id late in a large batch: none of the batch is kept.
+        late = [_event(f"late-{n}") for n in range(1201)]
+        late[1150] = _event("ev-first")
+        with pytest.raises(AlreadyExists) as caught, storage.write() as tx:
+            tx.insert_events(late)
+        assert (caught.value.kind, caught.value.key) == ("event", "ev-first")
+        with storage.read() as tx:
+            assert tx.list_events(limit=2000) == [*first, *stored]
+            assert tx.event_seq("late-0") is None
 
     def test_list_events_filters(self, storage: Storage) -> None:
         events = [
