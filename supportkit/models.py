@@ -13,6 +13,7 @@ supportkit owns its :data:`converter`; it never touches cattrs' global one.
 
 from __future__ import annotations
 
+import functools
 import math
 import typing
 from collections.abc import Callable, Mapping
@@ -487,8 +488,19 @@ _RENAMES: Final[dict[type, dict[str, str]]] = {RoutingRule: {"continue_": "conti
 def format_instant(moment: datetime) -> str:
     """An instant as the API writes it: UTC, ``Z``, microseconds only when present."""
     utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    if type(utc) is not datetime:  # a subclass may format itself otherwise
+        return _format_utc(utc)
+    return _remembered_utc(utc)
+
+
+def _format_utc(moment: datetime) -> str:
     # isoformat's default gives microseconds only when there are some.
-    return utc.isoformat().replace("+00:00", "Z")
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+#: The same instants come back again and again (a ticket's created_at is its
+#: updated_at and starts its clocks; a batch's tickets share them): remembered in UTC.
+_remembered_utc: Final = functools.lru_cache(maxsize=4096)(_format_utc)
 
 
 #: Per attrs class, its fields as (key in the API's shape, attribute name).

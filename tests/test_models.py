@@ -1,4 +1,4 @@
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -58,6 +58,43 @@ def test_instants_are_written_in_utc_with_z() -> None:
     )
     assert format_instant(pacific) == "2024-11-01T07:30:00Z"
     assert format_instant(datetime(2024, 1, 1, 0, 0, 0, 5, tzinfo=UTC)).endswith(".000005Z")
+
+
+_ZONES = st.one_of(
+    st.just(UTC),
+    st.timezones(),
+    st.builds(timezone, st.timedeltas(timedelta(hours=-23), timedelta(hours=23))),
+)
+#: A few instants recur, in every zone, so that remembered texts are reused.
+_RECURRING = [datetime(2024, 11, 1, 21, 30, tzinfo=UTC), datetime(2024, 3, 31, 1, 0, 0, 5, UTC)]
+
+
+class _Instant(datetime):
+    """A datetime subclass (as clock-faking libraries make): formatted, never remembered."""
+
+
+@given(
+    st.lists(
+        st.builds(
+            lambda moment, fold: moment.replace(fold=fold),
+            st.datetimes(datetime(1900, 1, 1), datetime(2200, 1, 1), timezones=_ZONES)
+            | st.builds(lambda m, zone: m.astimezone(zone), st.sampled_from(_RECURRING), _ZONES),
+            st.integers(0, 1),
+        ),
+        max_size=8,
+    )
+)
+def test_format_instant_is_the_utc_isoformat_whatever_it_remembers(
+    moments: list[datetime],
+) -> None:
+    for moment in moments * 2:  # the second time from what it remembered
+        expected = moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        assert format_instant(moment) == expected
+        odd = _Instant.combine(moment.date(), moment.timetz(), moment.tzinfo).replace(
+            fold=moment.fold
+        )
+        assert type(odd) is _Instant and odd == moment
+        assert format_instant(odd) == expected
 
 
 def test_ticket_to_dict_has_the_seed_fields() -> None:
