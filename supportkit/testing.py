@@ -1540,6 +1540,12 @@ class StorageConformance:
         assert tagged("outage") == {t.id for t in changed if "outage" in t.tags}
         assert tagged("vip") == {t.id for t in changed if "vip" in t.tags}
 
+    def test_an_empty_batch_stores_nothing(self, storage: Storage) -> None:
+        with storage.write() as tx:
+            tx.insert_tickets(iter(()))
+        with storage.read() as tx:
+            assert _search(tx).total == 0
+
     def test_a_large_batch_is_stored_whole(self, storage: Storage) -> None:
         # More rows than a backend is likely to send in one statement.
         tickets = [make_ticket(n, at=NOW, tags=("bulk",)) for n in range(1, 1202)]

@@ -844,7 +844,8 @@ class _SQLiteTransaction(Transaction):
         for ticket, next_due_at in tickets:
             rows.append(_ticket_row(ticket, next_due_at))
             ids.append(ticket.id)
-        self._insert_rows(_TICKETS, rows, "ticket", ids)
+        if rows:
+            self._insert_rows(_TICKETS, rows, "ticket", ids)
 
     def _insert_rows(
         self, into: str, rows: Sequence[Sequence[Any]], kind: str, ids: Sequence[str]
