@@ -11,8 +11,14 @@ from pathlib import Path
 import pytest
 
 from supportkit import Desk
-from supportkit.backends.sqlite import BACKSTOP_PAGES, SQLiteStorage, _Checkpointer
+from supportkit.backends.sqlite import (
+    BACKSTOP_PAGES,
+    BULK_BACKSTOP_PAGES,
+    SQLiteStorage,
+    _Checkpointer,
+)
 from supportkit.errors import ValidationError
+from supportkit.testing import NOW, make_ticket
 
 
 def _write(storage: SQLiteStorage, count: int, prefix: str = "k") -> None:
@@ -76,6 +82,42 @@ def test_the_checkpoint_size_adapts_to_the_pages_each_commit_writes(tmp_path: Pa
     # About 1,000 pages per checkpoint from then on, from what `first` commits wrote.
     assert checkpointer.every == max(1, min(1000, first * 1000 // log))
     assert checkpointer.every != first
+    storage.close()
+
+
+def _pragma(tx: object) -> int:
+    return int(tx.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])  # type: ignore[attr-defined]
+
+
+class _Boom(Exception):
+    pass
+
+
+def test_a_bulk_import_raises_the_backstop_for_its_own_transactions(tmp_path: Path) -> None:
+    storage = SQLiteStorage(str(tmp_path / "support.db"))
+    tickets = [make_ticket(n, at=NOW) for n in range(1, 4)]
+    with storage.write() as tx:
+        assert _pragma(tx) == BACKSTOP_PAGES
+        tx.insert_tickets((ticket, None) for ticket in tickets[:2])
+        # Its batch's commit leaves the log to the thread up to the bulk backstop.
+        assert _pragma(tx) == BULK_BACKSTOP_PAGES
+    assert _autocheckpoint(storage) == BACKSTOP_PAGES  # the next writer's is the usual
+    with pytest.raises(_Boom), storage.write() as tx:
+        tx.insert_tickets([(tickets[2], None)])
+        assert _pragma(tx) == BULK_BACKSTOP_PAGES
+        raise _Boom
+    assert _autocheckpoint(storage) == BACKSTOP_PAGES  # after a rollback too
+    with storage.write() as tx:
+        tx.insert_ticket(tickets[2], next_due_at=None)  # a single write keeps the usual
+        assert _pragma(tx) == BACKSTOP_PAGES
+    storage.close()
+
+
+def test_without_the_thread_a_bulk_import_keeps_sqlites_checkpoints(tmp_path: Path) -> None:
+    storage = SQLiteStorage(str(tmp_path / "support.db"), checkpoint="inline")
+    with storage.write() as tx:
+        tx.insert_tickets([(make_ticket(1, at=NOW), None)])
+        assert _pragma(tx) == 1000  # SQLite's default: nobody else would checkpoint
     storage.close()
 
 

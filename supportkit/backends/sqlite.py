@@ -376,6 +376,12 @@ CHECKPOINT_PAGES: Final = 1000
 #: The writers' own auto-checkpoint while a background checkpointer runs: a backstop
 #: that keeps the log bounded should the thread fall behind.
 BACKSTOP_PAGES: Final = 4 * CHECKPOINT_PAGES
+#: The backstop of a bulk import's transactions (``insert_tickets``). Each of its
+#: batches writes thousands of pages, more than :data:`BACKSTOP_PAGES`, so with that
+#: backstop every batch's commit would copy the whole log into the database itself,
+#: while the thread checkpoints between batches anyway. The log may grow to this many
+#: pages (64 MiB of 4 KiB pages) before a writer does so.
+BULK_BACKSTOP_PAGES: Final = 16 * CHECKPOINT_PAGES
 
 
 class _Checkpointer:
@@ -688,24 +694,33 @@ class SQLiteStorage(Storage):
                 conn = self._acquire()
             except sqlite3.Error as exc:
                 raise _translate(exc) from exc
+            tx: _SQLiteTransaction | None = None
             try:
                 try:
                     self._begin(conn, immediate=write)
                 except sqlite3.Error as exc:
                     raise _translate(exc) from exc
+                tx = _SQLiteTransaction(
+                    conn,
+                    self._tickets,
+                    bulk_backstop=BULK_BACKSTOP_PAGES if self.checkpointer is not None else None,
+                )
                 try:
-                    yield _SQLiteTransaction(conn, self._tickets)
+                    yield tx
                 except BaseException:
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
                     raise
                 try:
-                    conn.execute("COMMIT")
+                    conn.execute("COMMIT")  # its checkpoint, if any, at tx's backstop
                 except sqlite3.Error as exc:
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
                     raise _translate(exc) from exc
             finally:
+                if tx is not None and tx.raised_backstop:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
                 self._release(conn)
             if write and self.checkpointer is not None:
                 self.checkpointer.committed()
@@ -792,9 +807,19 @@ def fts_words(text: str) -> list[str]:
 
 
 class _SQLiteTransaction(Transaction):
-    def __init__(self, conn: sqlite3.Connection, tickets: records.RecordCache[Ticket]) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        tickets: records.RecordCache[Ticket],
+        *,
+        bulk_backstop: int | None = None,
+    ) -> None:
         self.conn = conn
         self.tickets = tickets
+        #: The auto-checkpoint point for a bulk import (``None``: leave it as it is).
+        self.bulk_backstop = bulk_backstop
+        #: Whether this transaction set it (the storage puts the usual one back).
+        self.raised_backstop = False
 
     def _run(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> sqlite3.Cursor:
         try:
@@ -840,6 +865,9 @@ class _SQLiteTransaction(Transaction):
         self.tickets.remember(ticket.id, row[-1], ticket)
 
     def insert_tickets(self, tickets: Iterable[tuple[Ticket, datetime | None]]) -> None:
+        if self.bulk_backstop is not None and not self.raised_backstop:
+            self._run(f"PRAGMA wal_autocheckpoint = {self.bulk_backstop}")
+            self.raised_backstop = True
         rows, ids = [], []
         for ticket, next_due_at in tickets:
             rows.append(_ticket_row(ticket, next_due_at))
