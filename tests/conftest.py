@@ -41,6 +41,11 @@ from collections.abc import Callable, Iterator  # noqa: E402
 
 import pytest  # noqa: E402
 
+# The storage conformance suite lives in the package (supportkit.testing): rewrite its
+# asserts so that a failing one shows the values it compared. Here, because it must
+# run before any test module imports the suite.
+pytest.register_assert_rewrite("supportkit.testing")
+
 POSTGRES_URL = os.environ.get("SUPPORTKIT_TEST_POSTGRES_URL")
 NO_POSTGRES = "SUPPORTKIT_TEST_POSTGRES_URL is not set (e.g. postgresql://postgres@127.0.0.1/test)"
 

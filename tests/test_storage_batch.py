@@ -20,11 +20,7 @@ from supportkit.backends.sqlite import SQLiteStorage, open_sqlite
 from supportkit.errors import AlreadyExists
 from supportkit.models import Agent, Ticket
 from supportkit.storage import Event, Storage, TicketQuery
-
-# Like test_storage_conformance: the suite's asserts show their values (before import).
-pytest.register_assert_rewrite("supportkit.testing")
-
-from supportkit.testing import NOW, make_ticket  # noqa: E402
+from supportkit.testing import NOW, make_ticket
 
 _H = timedelta(hours=1)
 _DONE = ("resolved", "closed")

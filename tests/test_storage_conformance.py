@@ -30,11 +30,7 @@ from supportkit.backends.sqlite import (
 from supportkit.errors import SchemaVersionError, StorageError, ValidationError
 from supportkit.models import Author, Comment, Ticket
 from supportkit.storage import Storage, TicketQuery
-
-# Show the compared values when an assert of the suite fails (must run before import).
-pytest.register_assert_rewrite("supportkit.testing")
-
-from supportkit.testing import NOW, StorageConformance, make_ticket  # noqa: E402
+from supportkit.testing import NOW, StorageConformance, make_ticket
 
 
 class TestSQLiteFile(StorageConformance):
