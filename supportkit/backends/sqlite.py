@@ -868,20 +868,15 @@ class _SQLiteTransaction(Transaction):
         if self.bulk_backstop is not None and not self.raised_backstop:
             self._run(f"PRAGMA wal_autocheckpoint = {self.bulk_backstop}")
             self.raised_backstop = True
-        rows, ids = [], []
-        for ticket, next_due_at in tickets:
-            rows.append(_ticket_row(ticket, next_due_at))
-            ids.append(ticket.id)
+        rows = [_ticket_row(ticket, next_due_at) for ticket, next_due_at in tickets]
         if rows:
-            self._insert_rows(_TICKETS, rows, "ticket", ids)
+            self._insert_rows(_TICKETS, rows, "ticket")
 
-    def _insert_rows(
-        self, into: str, rows: Sequence[Sequence[Any]], kind: str, ids: Sequence[str]
-    ) -> int:
-        """Insert ``rows`` into ``into`` (``table(columns)``), :data:`_ROWS_PER_INSERT`
-        per statement; returns the last row's rowid (the rows take consecutive ones,
-        under the write lock). On a taken id nothing is kept and ``AlreadyExists`` names
-        it."""
+    def _insert_rows(self, into: str, rows: Sequence[Sequence[Any]], kind: str) -> int:
+        """Insert ``rows`` (each with its id first) into ``into`` (``table(columns)``),
+        :data:`_ROWS_PER_INSERT` per statement; returns the last row's rowid (the rows
+        take consecutive ones, under the write lock). On a taken id nothing is kept and
+        ``AlreadyExists`` names it."""
         conn, width, step = self.conn, len(rows[0]), _ROWS_PER_INSERT
         several = len(rows) > step  # else one statement: all of it goes in or none
         try:
@@ -898,26 +893,24 @@ class _SQLiteTransaction(Transaction):
             if several:
                 self._run("ROLLBACK TO insert_rows")
                 self._run("RELEASE insert_rows")
-            self._name_taken(into, rows, kind, ids)
+            self._name_taken(into, rows, kind)
             raise _translate(exc) from exc  # not reached: that names the taken id
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
         assert last is not None  # an INSERT's rowid
         return last
 
-    def _name_taken(
-        self, into: str, rows: Sequence[Sequence[Any]], kind: str, ids: Sequence[str]
-    ) -> None:
+    def _name_taken(self, into: str, rows: Sequence[Sequence[Any]], kind: str) -> None:
         """Raise ``AlreadyExists`` for the first of ``rows`` that cannot be inserted,
         one by one, keeping none of them."""
         sql = _insert_sql(into, len(rows[0]))
         self._run("SAVEPOINT name_taken")
         try:
-            for key, row in zip(ids, rows, strict=True):
+            for row in rows:
                 try:
                     self.conn.execute(sql, row)
                 except sqlite3.IntegrityError as inner:
-                    raise AlreadyExists(kind, key) from inner
+                    raise AlreadyExists(kind, row[0]) from inner
         finally:
             self._run("ROLLBACK TO name_taken")
             self._run("RELEASE name_taken")
@@ -1208,7 +1201,7 @@ class _SQLiteTransaction(Transaction):
         ]  # fmt: skip
         if not rows:
             return []
-        last = self._insert_rows(_EVENTS, rows, "event", [event.id for event in events])
+        last = self._insert_rows(_EVENTS, rows, "event")
         first = last - len(rows) + 1
         return [event.numbered(first + offset) for offset, event in enumerate(events)]
 
