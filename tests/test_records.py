@@ -420,6 +420,20 @@ _json_data = st.recursive(
 )
 
 
+@given(_json_data | st.tuples(_json_data, _json_data))
+def test_to_json_is_compact_json_dumps(value: Any) -> None:
+    # NaN and the infinities included, as json.dumps writes them.
+    assert records.to_json(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+@pytest.mark.parametrize("value", [{"when": datetime(2026, 1, 1, tzinfo=UTC)}, [object()], {1j}])
+def test_to_json_refuses_what_json_dumps_refuses(value: Any) -> None:
+    with pytest.raises(TypeError):
+        json.dumps(value)
+    with pytest.raises(TypeError, match="is not JSON serializable"):
+        records.to_json(value)
+
+
 @given(
     shapes=st.lists(
         st.dictionaries(st.text(max_size=6), _json_data, max_size=4), min_size=1, max_size=3
