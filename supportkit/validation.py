@@ -75,6 +75,9 @@ COMMENT_TYPES: Final = ("comment", "customer_update", "internal_note", "customer
 _EMAIL: Final = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _PHONE: Final = re.compile(r"^\+?[0-9][0-9 ().-]{4,30}$")
 _TAG: Final = re.compile(r"^[\w][\w .:/-]{0,49}$")
+#: ``json.dumps(value, ensure_ascii=False)`` (how metadata's size is measured), without
+#: making an encoder each time.
+_json_text: Final = json.JSONEncoder(ensure_ascii=False).encode
 
 
 @attrs.frozen
@@ -270,7 +273,7 @@ class _Reader:
         if problem:
             self.fail(field, problem)
             return {}
-        size = len(json.dumps(value, ensure_ascii=False).encode())
+        size = len(_json_text(value).encode())
         if size > self.limits.metadata_bytes:
             self.fail(field, f"at most {self.limits.metadata_bytes} bytes of JSON, got {size}")
             return {}

@@ -751,8 +751,12 @@ class SQLiteStorage(Storage):
 # -- the transaction ---------------------------------------------------------------------
 
 
+#: ``json.dumps(value, ensure_ascii=False)``, without making an encoder each time.
+_json_text: Final = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def _tags_text(tags: list[str]) -> str:
-    return json.dumps(tags, ensure_ascii=False)
+    return _json_text(tags) if tags else "[]"
 
 
 def _ticket_row(ticket: Ticket, next_due_at: datetime | None) -> tuple[Any, ...]:
