@@ -249,7 +249,8 @@ class _Unit:
         self.now = now
         self.snapshot = snapshot
         self.events: list[Event] = []
-        self.payloads: list[dict[str, Any]] = []
+        #: What each event's signal passes besides the event: its ticket and comment.
+        self.subjects: list[tuple[Ticket | None, Comment | None]] = []
         self._shapes: dict[int, tuple[Ticket, dict[str, Any]]] = {}
         #: Set by ``create_many``: the tickets wait there and are written together.
         self.batch: _Batch | None = None
@@ -285,12 +286,7 @@ class _Unit:
                 visibility=visibility,
             )
         )
-        payload: dict[str, Any] = {}
-        if ticket is not None:
-            payload["ticket"] = ticket
-        if comment is not None:
-            payload["comment"] = comment
-        self.payloads.append(payload)
+        self.subjects.append((ticket, comment))
 
 
 def _loaded(team: Team) -> bool:
@@ -617,9 +613,14 @@ class Desk:
                     self._snapshot = None
                     raise _configuration_changed()  # the command runs again (``_retrying``), afresh
             stored = tx.insert_events(unit.events) if unit.events else []
-        for event, payload in zip(stored, unit.payloads, strict=True):
+        for event, (ticket, comment) in zip(stored, unit.subjects, strict=True):
             signal = BY_EVENT.get(event.type)
             if signal is not None and signal.receivers:
+                payload: dict[str, Any] = {}
+                if ticket is not None:
+                    payload["ticket"] = ticket
+                if comment is not None:
+                    payload["comment"] = comment
                 signal.send(self, event=event, **payload)
 
     @contextlib.contextmanager

@@ -122,6 +122,30 @@ def test_create_writes_events_in_order_and_signals_after_commit(desk: Desk) -> N
     assert events[0].data["routing"]["rule"]["rule_name"] == "High Priority Network Issues"
 
 
+def test_signals_pass_the_event_its_ticket_and_its_comment(desk: Desk) -> None:
+    received: list[dict[str, Any]] = []
+
+    def receiver(sender: Desk, **kwargs: Any) -> None:
+        received.append(kwargs)
+
+    ticket = desk.tickets.create(seed_ticket())
+    with (
+        signals.comment_added.connected_to(receiver),
+        signals.ticket_created.connected_to(receiver),
+    ):
+        comment = desk.comments.add(ticket.id, {"content": "Looking into it.", "type": "comment"})
+        created = desk.tickets.create(seed_ticket())
+    assert [sorted(kwargs) for kwargs in received] == [
+        ["comment", "event", "ticket"],
+        ["event", "ticket"],
+    ]
+    assert received[0]["comment"] == comment
+    assert received[0]["ticket"].id == ticket.id
+    assert received[0]["event"].type == "comment.added"
+    assert received[1]["ticket"] == created
+    assert received[1]["event"].type == "ticket.created"
+
+
 @pytest.mark.parametrize(
     ("overrides", "fields"),
     [
