@@ -21,6 +21,7 @@ before anything is stored, and any error inside the transaction rolls all of it 
 from __future__ import annotations
 
 import builtins
+import collections
 import contextlib
 import functools
 import itertools
@@ -251,7 +252,9 @@ class _Unit:
         self.events: list[Event] = []
         #: What each event's signal passes besides the event: its ticket and comment.
         self.subjects: list[tuple[Ticket | None, Comment | None]] = []
-        self._shapes: dict[int, tuple[Ticket, dict[str, Any]]] = {}
+        #: The API shape of the ticket of the last event: a command emits its events
+        #: for one state of a ticket one after another, and they share it.
+        self._shape: tuple[Ticket, dict[str, Any]] | None = None
         #: Set by ``create_many``: the tickets wait there and are written together.
         self.batch: _Batch | None = None
 
@@ -267,10 +270,9 @@ class _Unit:
         body: dict[str, Any] = {}
         if ticket is not None:
             # A command often emits several events for one state of a ticket.
-            shape = self._shapes.get(id(ticket))
+            shape = self._shape
             if shape is None or shape[0] is not ticket:
-                shape = (ticket, to_dict(ticket))
-                self._shapes[id(ticket)] = shape
+                shape = self._shape = (ticket, to_dict(ticket))
             body["ticket"] = shape[1]
         if comment is not None:
             body["comment"] = to_dict(comment)
@@ -316,7 +318,8 @@ class _Batch:
     """
 
     next_number: int
-    tickets: list[tuple[Ticket, datetime | None]] = attrs.field(factory=list)
+    #: The ticket made last, with its next timer, for the backend to take.
+    made: tuple[Ticket, datetime | None] | None = None
     attachments: list[tuple[str, Any]] = attrs.field(factory=list)
     #: Open tickets per agent in the database at the start of the batch.
     stored_load: dict[str, int] = attrs.field(factory=dict)
@@ -968,7 +971,7 @@ class Tickets:
                 next_due = batch.next_due[timer_key]
             else:
                 next_due = batch.next_due[timer_key] = desk._next_due(snapshot, ticket)
-            batch.tickets.append((ticket, next_due))
+            batch.made = (ticket, next_due)
             batch.attachments.extend((ticket.id, item) for item in data.attachments)
             holder = ticket.assigned_to.agent_id if ticket.assigned_to else None
             if holder is not None and ticket.status not in desk.config.lifecycle.stop_statuses:
@@ -1035,9 +1038,15 @@ class Tickets:
                 plans.append(planned)
 
             def created() -> Iterator[tuple[Ticket, datetime | None]]:
-                for planned in plans:
+                # Each plan is let go once its ticket is made: what a batch keeps
+                # alive until its commit, the garbage collector scans again and again.
+                pending = collections.deque(plans)
+                plans.clear()
+                while pending:
+                    planned = pending.popleft()
                     self._create(unit, planned.data, planned=planned)
-                    yield batch.tickets[-1]
+                    assert batch.made is not None
+                    yield batch.made
 
             tx.insert_tickets(created())
             for ticket_id, item in batch.attachments:
