@@ -315,3 +315,24 @@ def test_opening_never_keeps_statistics_of_the_full_text_tables(tmp_path: Path) 
     left = raw.execute("SELECT COUNT(*) FROM sqlite_stat1 WHERE tbl GLOB '*_fts_*'")
     assert left.fetchone()[0] == 0
     raw.close()
+
+
+def test_the_tags_column_holds_the_text_the_migration_wrote(tmp_path: Path) -> None:
+    # Version 5 filled the column with json_extract(data, '$.tags'); new rows must write
+    # the same text, or the tag trigger would see a change where there is none.
+    storage = SQLiteStorage(str(tmp_path / "tags.db"))
+    try:
+        tagged = make_ticket(1, at=NOW, tags=("vip", "ünïcode tag", "outage"))
+        with storage.write() as tx:
+            tx.insert_ticket(tagged, next_due_at=None)
+            tx.insert_tickets([(make_ticket(2, at=NOW, tags=("a", "b")), None)])
+    finally:
+        storage.close()
+    raw = sqlite3.connect(tmp_path / "tags.db")
+    try:
+        rows = raw.execute(
+            "SELECT tags, json_extract(data, '$.tags') FROM tickets ORDER BY seq"
+        ).fetchall()
+    finally:
+        raw.close()
+    assert rows == [('["vip","ünïcode tag","outage"]',) * 2, ('["a","b"]',) * 2]

@@ -751,17 +751,10 @@ class SQLiteStorage(Storage):
 # -- the transaction ---------------------------------------------------------------------
 
 
-#: ``json.dumps(value, ensure_ascii=False)``, without making an encoder each time.
-_json_text: Final = json.JSONEncoder(ensure_ascii=False).encode
-
-
-def _tags_text(tags: list[str]) -> str:
-    return _json_text(tags) if tags else "[]"
-
-
 def _ticket_row(ticket: Ticket, next_due_at: datetime | None) -> tuple[Any, ...]:
     """The ``tickets`` row of ``ticket`` (``_TICKET_COLUMNS``; instants as sortable text)."""
-    return ticket_values(ticket, next_due_at, instant=_key, tags=_tags_text)
+    # Tags as compact JSON, as the migration that added the column wrote them.
+    return ticket_values(ticket, next_due_at, instant=_key, tags=records.to_json)
 
 
 _TICKET_COLUMNS: Final = TICKET_COLUMNS
