@@ -1025,7 +1025,7 @@ class Tickets:
             # First every body is checked and everything routing will ask the database
             # is read; then the tickets are made one by one as the backend takes them,
             # so that it can write each while the next is being made (a COPY stream).
-            plans: list[_Planned] = []
+            plans: collections.deque[_Planned] = collections.deque()
             for offset, body in enumerate(chunk):
                 try:
                     data = self._parse(body, snapshot)
@@ -1040,10 +1040,8 @@ class Tickets:
             def created() -> Iterator[tuple[Ticket, datetime | None]]:
                 # Each plan is let go once its ticket is made: what a batch keeps
                 # alive until its commit, the garbage collector scans again and again.
-                pending = collections.deque(plans)
-                plans.clear()
-                while pending:
-                    planned = pending.popleft()
+                while plans:
+                    planned = plans.popleft()
                     self._create(unit, planned.data, planned=planned)
                     assert batch.made is not None
                     yield batch.made
