@@ -11,7 +11,7 @@ random bits keep ids unguessable and unique.
 from __future__ import annotations
 
 import os
-import time
+from time import time_ns
 from typing import Final
 
 __all__ = ["new_id"]
@@ -45,4 +45,4 @@ def new_id(prefix: str) -> str:
     """A new id such as ``ticket_01m8hpnvjnzrzs1z0svztrxzhj``: the prefix, then the
     current millisecond and 80 random bits (from :func:`os.urandom`, as :mod:`secrets`
     uses)."""
-    return f"{prefix}_{_token(time.time_ns() // 1_000_000, os.urandom(10))}"
+    return f"{prefix}_{_token(time_ns() // 1_000_000, os.urandom(10))}"

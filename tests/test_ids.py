@@ -58,7 +58,7 @@ def test_new_ids_carry_the_prefix_and_differ() -> None:
 
 def test_ids_made_in_a_later_millisecond_sort_after(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1_796_000_000_000_000_000]  # nanoseconds, November 2026
-    monkeypatch.setattr(ids.time, "time_ns", lambda: now[0])
+    monkeypatch.setattr(ids, "time_ns", lambda: now[0])
     earlier = [new_id("evt") for _ in range(50)]
     now[0] += 1_000_000
     later = [new_id("evt") for _ in range(50)]
