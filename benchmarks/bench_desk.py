@@ -609,16 +609,21 @@ class EventCloner:
         self.id_at = self.columns.index("id")
         self.ticket_at = self.columns.index("ticket_id")
         self.data_at = self.columns.index("data")
+        # An event that shares its ticket's shape names the event holding it.
+        self.shares_at = self.columns.index("shares") if "shares" in self.columns else None
 
     def rows(self, ticket_rows: list[tuple[Any, ...]], first: int) -> list[tuple[Any, ...]]:
         out = []
         for offset, ticket_row in enumerate(ticket_rows):
             ticket_id = ticket_row[self.ticket_id_at]
+            renamed: dict[str, str] = {}
             for event in self.templates[(first + offset) % len(self.templates)]:
                 values = [event[c] for c in self.columns]
                 values[self.data_at] = event["data"].replace(event["ticket_id"], ticket_id)
-                values[self.id_at] = new_id("evt")
+                values[self.id_at] = renamed[event["id"]] = new_id("evt")
                 values[self.ticket_at] = ticket_id
+                if self.shares_at is not None and event["shares"] is not None:
+                    values[self.shares_at] = renamed[event["shares"]]
                 out.append(tuple(values))
         return out
 

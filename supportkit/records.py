@@ -252,34 +252,45 @@ def loads(text: str | bytes, cls: type[T]) -> T:
     return _trusted_converter.structure(json.loads(text), cls)
 
 
-def data_texts(datas: Iterable[Mapping[str, Any]]) -> list[str]:
-    """``to_json`` of each of ``datas`` (events' data), in order.
+def event_texts(
+    events: Iterable[tuple[str, str | None, Mapping[str, Any]]],
+) -> Iterator[tuple[str, str | None]]:
+    """How events' data is stored: for each ``(event id, ticket id, data)``, in order,
+    the text to store and the id of the event whose first item it shares (``None``:
+    the text is the whole data). Made one at a time, so that a backend streaming events
+    (a ``COPY``) has the database store one while the next is encoded.
 
-    A command's events often carry one ticket shape (the same dict) under their first
-    key, ``"ticket"``; its text is made once and put into each.
+    A command's events often carry one state of their ticket, the same dict, under
+    their first key (``"ticket"``), and that shape is most of an event's size. The first
+    of ``events`` to carry it stores it whole; a later one of the same ticket, under the
+    same key, stores the rest of its data and names that first event.
+    :func:`joined_data` puts it back together.
     """
-    return list(iter_data_texts(datas))
-
-
-def iter_data_texts(datas: Iterable[Mapping[str, Any]]) -> Iterator[str]:
-    """:func:`data_texts`, one at a time: a backend streaming events (a ``COPY``) has
-    the database store one while the next is encoded."""
-    shared: dict[int, tuple[Any, str]] = {}
-    for data in datas:
+    # By the dict's identity: (the dict, its key, its ticket, the event that holds it).
+    owners: dict[int, tuple[Any, str, str | None, str]] = {}
+    for event_id, ticket_id, data in events:
         first = next(iter(data), None)
         value = data[first] if first is not None else None
         if type(first) is not str or type(value) is not dict:
-            yield to_json(data)
+            yield to_json(data), None
             continue
-        known = shared.get(id(value))
-        if known is None or known[0] is not value:
-            known = shared[id(value)] = (value, to_json(value))
-        head = "{" + _ticket_codec.encode_str(first) + ":" + known[1]
-        if len(data) == 1:
-            yield head + "}"
-        else:
-            rest = to_json({key: item for key, item in data.items() if key != first})
-            yield head + "," + rest[1:]
+        owner = owners.get(id(value))
+        if owner is not None and owner[0] is value and owner[1:3] == (first, ticket_id):
+            yield to_json({key: item for key, item in data.items() if key != first}), owner[3]
+            continue
+        owners[id(value)] = (value, first, ticket_id, event_id)
+        yield to_json(data), None
+
+
+def joined_data(text: str, shared: str | None) -> dict[str, Any]:
+    """An event's data from its stored ``text`` and, when it shares its first item
+    (:func:`event_texts`), the stored text of the event it names."""
+    data: dict[str, Any] = json.loads(text)
+    if shared is None:
+        return data
+    whole: dict[str, Any] = json.loads(shared)
+    key = next(iter(whole))
+    return {key: whole[key], **data}
 
 
 def instant_key(moment: datetime) -> str:

@@ -1977,6 +1977,50 @@ class StorageConformance:
             limit=10,
         ) == ["e5"]
 
+    def test_events_sharing_a_ticket_shape_read_back_whole(self, storage: Storage) -> None:
+        # A command's events carry one dict, the ticket's shape, under their first key;
+        # a backend may store it once. Each event must still read back whole, however
+        # it is listed, from a small batch (INSERT) and a large one (COPY, say).
+        def command(n: int, ticket_id: str, visibility: str) -> list[Event]:
+            shape = {"id": ticket_id, "title": f"Ünïcode {n}", "tags": ["a", "b"]}
+            extras: list[dict[str, Any]] = [{}, {"assigned_to": "agent-1"}, {"n": [n, None]}]
+            events = []
+            for k, extra in enumerate(extras):
+                event = _event(
+                    f"{ticket_id}-e{k}", ticket_id=ticket_id, customer_id="cust-a",
+                    visibility=visibility if k == 0 else "customer",
+                )  # fmt: skip
+                events.append(attrs.evolve(event, data={"ticket": shape, **extra}))
+            return events
+
+        small = command(0, "t-small", "internal")
+        # The same shape under another ticket, and an equal copy: each stands alone.
+        other = attrs.evolve(small[1], id="t-other-e1", ticket_id="t-other")
+        copied = attrs.evolve(
+            small[2], id="t-small-copy", data={"ticket": dict(small[2].data["ticket"])}
+        )
+        large = [event for n in range(20) for event in command(n, f"t-large-{n}", "customer")]
+        with storage.write() as tx:
+            stored = [*tx.insert_events([*small, other, copied])]
+        with storage.write() as tx:
+            stored += tx.insert_events(large)
+        assert [attrs.evolve(e, seq=None) for e in stored] == [*small, other, copied, *large]
+        seq = {e.id: e.seq or 0 for e in stored}
+        with storage.read() as tx:
+            assert tx.list_events(limit=1000) == stored
+            # Listed without the event that holds the shape: after it, or filtered out.
+            assert tx.list_events(after_seq=seq["t-small-e0"], limit=2) == stored[1:3]
+            assert tx.list_events(include_internal=False, ticket_id="t-small") == [
+                stored[1],
+                stored[2],
+                stored[4],
+            ]
+            assert tx.list_events(ticket_id="t-large-7", after_seq=seq["t-large-7-e1"]) == [
+                e for e in stored if e.id == "t-large-7-e2"
+            ]
+        for event in stored:
+            assert next(iter(event.data)) == "ticket"
+
     def test_events_of_a_rolled_back_transaction_are_gone(self, storage: Storage) -> None:
         with storage.write() as tx:
             kept = tx.insert_events([_event("kept")])

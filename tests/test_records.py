@@ -436,7 +436,7 @@ def test_to_json_refuses_what_json_dumps_refuses(value: Any) -> None:
 
 @given(
     shapes=st.lists(
-        st.dictionaries(st.text(max_size=6), _json_data, max_size=4), min_size=1, max_size=3
+        st.dictionaries(st.text(max_size=6), _json_data, max_size=3), min_size=1, max_size=3
     ),
     picks=st.lists(
         st.tuples(
@@ -444,54 +444,88 @@ def test_to_json_refuses_what_json_dumps_refuses(value: Any) -> None:
             st.sampled_from(["ticket", "tïcket", "other"]),
             st.dictionaries(st.text(max_size=6), _json_data, max_size=3),
             st.booleans(),
+            st.sampled_from(["t1", "t2", None]),
         ),
-        max_size=5,
+        max_size=6,
     ),
     extra=st.lists(
         st.dictionaries(st.text(max_size=6) | st.integers(), _json_data, max_size=3), max_size=2
     ),
 )
-def test_event_data_texts_are_each_datas_json(
+def test_stored_event_data_reads_back_as_each_datas_json(
     shapes: list[dict[str, Any]],
-    picks: list[tuple[int, str, dict[str, Any], bool]],
+    picks: list[tuple[int, str, dict[str, Any], bool, str | None]],
     extra: list[dict[Any, Any]],
 ) -> None:
     # Events of one command share a ticket shape (the same dict) under their first key.
-    datas: list[dict[Any, Any]] = []
-    for index, key, rest, shared in picks:
+    events: list[tuple[str, str | None, dict[Any, Any]]] = []
+    for n, (index, key, rest, shared, ticket_id) in enumerate(picks):
         shape = shapes[index % len(shapes)]
         value = shape if shared else dict(shape)
-        datas.append({key: value, **{k: v for k, v in rest.items() if k != key}})
-    datas += extra
-    assert records.data_texts(datas) == [records.to_json(data) for data in datas]
+        data = {key: value, **{k: v for k, v in rest.items() if k != key}}
+        events.append((f"evt_{n}", ticket_id, data))
+    events += [(f"evt_extra_{n}", "t1", data) for n, data in enumerate(extra)]
+    stored = list(records.event_texts(events))
+    by_id = {event[0]: text for event, (text, _) in zip(events, stored, strict=True)}
+    owners: dict[int, tuple[str, str | None, Any]] = {}
+    for (event_id, ticket_id, data), (text, shares) in zip(events, stored, strict=True):
+        first = next(iter(data), None)
+        value = data.get(first) if first is not None else None
+        shareable = type(first) is str and type(value) is dict
+        owner = owners.get(id(value)) if shareable else None
+        if owner is not None and owner[1:] == (ticket_id, first):
+            # Shares with the event of its ticket that stored this very dict, same key.
+            assert shares == owner[0]
+            rest = {k: v for k, v in data.items() if k != first}
+            assert text == records.to_json(rest)
+        else:
+            assert shares is None
+            assert text == records.to_json(data)
+            if shareable:  # the last event to store this dict whole holds it
+                owners[id(value)] = (event_id, ticket_id, first)
+        joined = records.joined_data(text, by_id[shares] if shares else None)
+        expected = json.loads(records.to_json(data))
+        assert joined == expected
+        assert list(joined) == list(expected)
 
 
-def test_a_shared_shape_is_encoded_once() -> None:
+def test_a_shared_shape_is_stored_once() -> None:
     shape = {"id": "ticket_1", "title": "Ünïcode"}
-    texts = records.data_texts(
-        [{"ticket": shape, "routing": {"rule": None}}, {"ticket": shape}, {}]
-    )
-    assert texts == [
-        '{"ticket":{"id":"ticket_1","title":"Ünïcode"},"routing":{"rule":null}}',
-        '{"ticket":{"id":"ticket_1","title":"Ünïcode"}}',
-        "{}",
+    events = [
+        ("evt_1", "ticket_1", {"ticket": shape, "routing": {"rule": None}}),
+        ("evt_2", "ticket_1", {"ticket": shape}),
+        ("evt_3", None, {}),
+        ("evt_4", "ticket_1", {"ticket": shape, "assigned_to": "agent_1"}),
+        ("evt_5", "ticket_2", {"ticket": shape}),  # another ticket's event stands alone
+        ("evt_6", "ticket_2", {"tïcket": shape}),  # and so does one under another key
     ]
+    assert list(records.event_texts(events)) == [
+        ('{"ticket":{"id":"ticket_1","title":"Ünïcode"},"routing":{"rule":null}}', None),
+        ("{}", "evt_1"),
+        ("{}", None),
+        ('{"assigned_to":"agent_1"}', "evt_1"),
+        ('{"ticket":{"id":"ticket_1","title":"Ünïcode"}}', None),
+        ('{"tïcket":{"id":"ticket_1","title":"Ünïcode"}}', None),
+    ]
+    whole = '{"ticket":{"id":"ticket_1","title":"Ünïcode"},"routing":{"rule":null}}'
+    assert records.joined_data('{"assigned_to":"agent_1"}', whole) == {
+        "ticket": shape,
+        "assigned_to": "agent_1",
+    }
+    assert records.joined_data("{}", whole) == {"ticket": shape}
 
 
-def test_event_data_texts_can_be_made_one_at_a_time() -> None:
+def test_stored_event_data_is_made_one_at_a_time() -> None:
     shape = {"id": "ticket_1"}
     pulled: list[int] = []
 
-    def datas() -> Iterator[dict[str, Any]]:
+    def events() -> Iterator[tuple[str, str, dict[str, Any]]]:
         for n in range(3):
             pulled.append(n)
-            yield {"ticket": shape, "n": n}
+            yield f"evt_{n}", "ticket_1", {"ticket": shape, "n": n}
 
-    texts = records.iter_data_texts(datas())
+    texts = records.event_texts(events())
     assert pulled == []
-    assert next(texts) == '{"ticket":{"id":"ticket_1"},"n":0}'
+    assert next(texts) == ('{"ticket":{"id":"ticket_1"},"n":0}', None)
     assert pulled == [0]  # the next data is not read, let alone encoded, yet
-    assert list(texts) == [
-        '{"ticket":{"id":"ticket_1"},"n":1}',
-        '{"ticket":{"id":"ticket_1"},"n":2}',
-    ]
+    assert list(texts) == [('{"n":1}', "evt_0"), ('{"n":2}', "evt_0")]

@@ -9,6 +9,7 @@ migrations, and its URLs.
 from __future__ import annotations
 
 import ast
+import json
 import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
@@ -27,10 +28,13 @@ from supportkit.backends.sqlite import (
     open_sqlite,
     parse_url,
 )
+from supportkit.desk import Desk
 from supportkit.errors import SchemaVersionError, StorageError, ValidationError
 from supportkit.models import Author, Comment, Ticket
 from supportkit.storage import Storage, TicketQuery
 from supportkit.testing import NOW, StorageConformance, make_ticket
+
+from .desk_fixtures import Clock, seed, seed_ticket
 
 
 class TestSQLiteFile(StorageConformance):
@@ -336,3 +340,30 @@ def test_the_tags_column_holds_the_text_the_migration_wrote(tmp_path: Path) -> N
     finally:
         raw.close()
     assert rows == [('["vip","ünïcode tag","outage"]',) * 2, ('["a","b"]',) * 2]
+
+
+def test_a_command_stores_its_tickets_shape_once(tmp_path: Path) -> None:
+    # A create's ticket.created and ticket.assigned carry the same ticket shape: the
+    # second event's row holds only what it adds, and names the first.
+    desk = seed(Desk.open(f"sqlite:///{tmp_path / 'shared.db'}", clock=Clock()))
+    try:
+        ticket = desk.tickets.create(seed_ticket(attachments=[]))
+        events = desk.events.list(limit=10)
+    finally:
+        desk.close()
+    raw = sqlite3.connect(tmp_path / "shared.db")
+    try:
+        rows = raw.execute(
+            "SELECT id, type, data, shares FROM events WHERE ticket_id = ? ORDER BY seq",
+            (ticket.id,),
+        ).fetchall()
+    finally:
+        raw.close()
+    assert [row[1] for row in rows] == ["ticket.created", "ticket.assigned"]
+    (created_id, _, created, no_one), (_, _, assigned, shares) = rows
+    assert no_one is None and shares == created_id
+    assert '"ticket"' in created and '"ticket"' not in assigned
+    assert set(json.loads(assigned)) == {"assigned_to", "team"}
+    listed = {event.type: event.data for event in events if event.ticket_id == ticket.id}
+    assert listed["ticket.assigned"]["ticket"] == listed["ticket.created"]["ticket"]
+    assert listed["ticket.assigned"]["ticket"]["id"] == ticket.id

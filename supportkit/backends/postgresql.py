@@ -301,8 +301,14 @@ CREATE TRIGGER tickets_inserted AFTER INSERT ON tickets
     FOR EACH STATEMENT EXECUTE FUNCTION supportkit_tickets_inserted();
 """
 
+#: An event that carries the same ticket shape as an earlier event of its command
+#: stores only the rest of its data and names that event (``records.event_texts``).
+_V6: Final = """
+ALTER TABLE events ADD COLUMN IF NOT EXISTS shares TEXT;
+"""
+
 #: The schema's migrations, in order; ``supportkit_schema`` records how many ran.
-MIGRATIONS: Final = (_V1, _V2, _V3, _V4, _V5)
+MIGRATIONS: Final = (_V1, _V2, _V3, _V4, _V5, _V6)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
@@ -541,7 +547,7 @@ _OPEN_COUNTS: Final = (
 _STATE: Final = "SELECT value FROM state WHERE key = %s"
 _CONFIG_VERSION: Final = "SELECT value FROM meta WHERE key = 'config_version'"
 _COPY_TICKETS: Final = f"COPY tickets ({', '.join(_COLUMNS)}) FROM STDIN"
-_EVENT_COLUMNS: Final = "id, type, ticket_id, customer_id, visibility, created_at, data"
+_EVENT_COLUMNS: Final = "id, type, ticket_id, customer_id, visibility, created_at, data, shares"
 _COPY_EVENTS: Final = f"COPY events (seq, {_EVENT_COLUMNS}) FROM STDIN"
 #: From this many events on, insert_events uses COPY: it costs two more round trips
 #: than one multi-row INSERT, but a third of the server's time per row.
@@ -594,11 +600,11 @@ def _document(row: Sequence[Any]) -> Document:
 def _event_values(events: Sequence[Event]) -> Iterator[tuple[Any, ...]]:
     """The events' values in the order of ``_EVENT_COLUMNS``, each made (its data
     encoded) when it is asked for."""
-    texts = records.iter_data_texts(event.data for event in events)
-    for event, text in zip(events, texts, strict=True):
+    stored = records.event_texts((event.id, event.ticket_id, event.data) for event in events)
+    for event, (text, shares) in zip(events, stored, strict=True):
         yield (
             event.id, event.type, event.ticket_id, event.customer_id, event.visibility,
-            event.created_at, text,
+            event.created_at, text, shares,
         )  # fmt: skip
 
 
@@ -1085,7 +1091,7 @@ class _PgTransaction(Transaction):
         params: list[Any] = []
         for row in _event_values(events):
             params += row
-        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(events))
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(events))
         # Not waited for: the numbers come back with the commit's round trip (or when
         # read before it); a taken id fails the transaction as AlreadyExists.
         cursor = self._run(
@@ -1127,19 +1133,21 @@ class _PgTransaction(Transaction):
         include_internal: bool = True,
         customer_id: str | None = None,
     ) -> list[Event]:
-        where = ["seq > %s"]
+        where = ["e.seq > %s"]
         params: list[Any] = [after_seq]
         if ticket_id is not None:
-            where.append("ticket_id = %s")
+            where.append("e.ticket_id = %s")
             params.append(ticket_id)
         if customer_id is not None:
-            where.append("customer_id = %s")
+            where.append("e.customer_id = %s")
             params.append(customer_id)
         if not include_internal:
-            where.append("visibility = 'customer'")
+            where.append("e.visibility = 'customer'")
         rows = self._run(
-            "SELECT seq, id, type, ticket_id, customer_id, visibility, created_at, data "
-            f"FROM events WHERE {' AND '.join(where)} ORDER BY seq LIMIT %s",
+            "SELECT e.seq, e.id, e.type, e.ticket_id, e.customer_id, e.visibility,"
+            " e.created_at, e.data, shared.data FROM events e"
+            " LEFT JOIN events shared ON shared.id = e.shares"
+            f" WHERE {' AND '.join(where)} ORDER BY e.seq LIMIT %s",
             [*params, limit],
         ).fetchall()
         return [
@@ -1150,7 +1158,7 @@ class _PgTransaction(Transaction):
                 customer_id=row[4],
                 visibility=row[5],
                 created_at=row[6],
-                data=json.loads(row[7]),
+                data=records.joined_data(row[7], row[8]),
                 seq=int(row[0]),
             )
             for row in rows

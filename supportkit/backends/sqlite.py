@@ -327,6 +327,12 @@ def _v5_load_and_tags(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v6_shared_event_data(db: sqlite_utils.Database) -> None:
+    # An event that carries the same ticket shape as an earlier event of its command
+    # stores only the rest of its data and names that event (records.event_texts).
+    db.execute("ALTER TABLE events ADD COLUMN shares TEXT")
+
+
 #: The schema's migrations, in order; the database's version is how many have run.
 MIGRATIONS: Final[tuple[Callable[[sqlite_utils.Database], None], ...]] = (
     _v1_tables,
@@ -334,6 +340,7 @@ MIGRATIONS: Final[tuple[Callable[[sqlite_utils.Database], None], ...]] = (
     _v3_meta,
     _v4_analytics,
     _v5_load_and_tags,
+    _v6_shared_event_data,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -759,7 +766,7 @@ def _ticket_row(ticket: Ticket, next_due_at: datetime | None) -> tuple[Any, ...]
 
 _TICKET_COLUMNS: Final = TICKET_COLUMNS
 _TICKETS: Final = f"tickets({', '.join(_TICKET_COLUMNS)})"
-_EVENTS: Final = "events(id, type, ticket_id, customer_id, visibility, created_at, data)"
+_EVENTS: Final = "events(id, type, ticket_id, customer_id, visibility, created_at, data, shares)"
 #: Rows per statement when many are inserted at once. SQLite runs one INSERT of many
 #: rows about twice as fast as ``executemany`` of a one-row INSERT (each statement has
 #: its own start and end), and 500 rows of the widest table stay well under its limit
@@ -1188,13 +1195,13 @@ class _SQLiteTransaction(Transaction):
     # -- events ------------------------------------------------------------------------
 
     def insert_events(self, events: Sequence[Event]) -> list[Event]:
-        texts = records.data_texts([event.data for event in events])
+        stored = records.event_texts((event.id, event.ticket_id, event.data) for event in events)
         rows = [
             (
                 event.id, event.type, event.ticket_id, event.customer_id, event.visibility,
-                _key(event.created_at), text,
+                _key(event.created_at), text, shares,
             )
-            for event, text in zip(events, texts, strict=True)
+            for event, (text, shares) in zip(events, stored, strict=True)
         ]  # fmt: skip
         if not rows:
             return []
@@ -1211,19 +1218,21 @@ class _SQLiteTransaction(Transaction):
         include_internal: bool = True,
         customer_id: str | None = None,
     ) -> list[Event]:
-        where = ["seq > ?"]
+        where = ["e.seq > ?"]
         params: list[Any] = [after_seq]
         if ticket_id is not None:
-            where.append("ticket_id = ?")
+            where.append("e.ticket_id = ?")
             params.append(ticket_id)
         if customer_id is not None:
-            where.append("customer_id = ?")
+            where.append("e.customer_id = ?")
             params.append(customer_id)
         if not include_internal:
-            where.append("visibility = 'customer'")
+            where.append("e.visibility = 'customer'")
         rows = self._run(
-            "SELECT seq, id, type, ticket_id, customer_id, visibility, created_at, data "
-            f"FROM events WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?",
+            "SELECT e.seq, e.id, e.type, e.ticket_id, e.customer_id, e.visibility,"
+            " e.created_at, e.data, shared.data FROM events e"
+            " LEFT JOIN events shared ON shared.id = e.shares"
+            f" WHERE {' AND '.join(where)} ORDER BY e.seq LIMIT ?",
             [*params, limit],
         ).fetchall()
         return [
@@ -1234,7 +1243,7 @@ class _SQLiteTransaction(Transaction):
                 customer_id=row[4],
                 visibility=row[5],
                 created_at=records.load(row[6], datetime),
-                data=json.loads(row[7]),
+                data=records.joined_data(row[7], row[8]),
                 seq=int(row[0]),
             )
             for row in rows
