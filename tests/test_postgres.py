@@ -449,7 +449,7 @@ def test_a_create_waiting_for_the_number_reads_what_the_one_before_committed(
                 for _ in range(500):  # until the second waits for the counter's row lock
                     if conn.execute(
                         "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                        " AND query LIKE '%%supportkit_create_reads%%'"
+                        " AND query LIKE '%%ticket_counters%%'"
                     ).fetchone():
                         break
                     time.sleep(0.01)

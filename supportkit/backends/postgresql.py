@@ -307,37 +307,8 @@ _V6: Final = """
 ALTER TABLE events ADD COLUMN IF NOT EXISTS shares TEXT;
 """
 
-#: What a create reads, in one statement: the ticket's number, the open tickets of the
-#: agents routing considers (by agent, as JSON), and a routing state value; each part
-#: only when asked for (its argument not null or empty). A function, so that each part
-#: is its own query with a fresh snapshot, as the statements it replaces had: the reads
-#: that follow the counter's row lock see what the create that held it committed.
-_V7: Final = """
-CREATE OR REPLACE FUNCTION supportkit_create_reads(
-    p_year INTEGER, p_agents TEXT[], p_done TEXT[], p_state_key TEXT,
-    OUT o_number BIGINT, OUT o_load JSON, OUT o_state TEXT
-) LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-    IF p_year IS NOT NULL THEN
-        INSERT INTO ticket_counters(year, last) VALUES (p_year, 1)
-            ON CONFLICT (year) DO UPDATE SET last = ticket_counters.last + 1
-            RETURNING last INTO o_number;
-    END IF;
-    IF cardinality(p_agents) > 0 THEN
-        SELECT json_object_agg(counted.assignee, counted.total) INTO o_load FROM (
-            SELECT assignee, SUM(n) AS total FROM assignee_load
-            WHERE assignee = ANY(p_agents) AND NOT (status = ANY(p_done))
-            GROUP BY assignee
-        ) AS counted;
-    END IF;
-    IF p_state_key IS NOT NULL THEN
-        SELECT value INTO o_state FROM state WHERE key = p_state_key;
-    END IF;
-END $$;
-"""
-
 #: The schema's migrations, in order; ``supportkit_schema`` records how many ran.
-MIGRATIONS: Final = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+MIGRATIONS: Final = (_V1, _V2, _V3, _V4, _V5, _V6)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
@@ -574,7 +545,6 @@ _OPEN_COUNTS: Final = (
     "AND NOT (status = ANY(%s)) GROUP BY assignee"
 )
 _STATE: Final = "SELECT value FROM state WHERE key = %s"
-_CREATE_READS: Final = "SELECT * FROM supportkit_create_reads(%s, %s, %s, %s)"
 _CONFIG_VERSION: Final = "SELECT value FROM meta WHERE key = 'config_version'"
 _COPY_TICKETS: Final = f"COPY tickets ({', '.join(_COLUMNS)}) FROM STDIN"
 _EVENT_COLUMNS: Final = "id, type, ticket_id, customer_id, visibility, created_at, data, shares"
@@ -778,18 +748,25 @@ class _PgTransaction(Transaction):
         done_statuses: Sequence[str],
         state_key: str | None,
     ) -> CreateReads:
-        # One statement: each statement sent costs the client as much as a small one
-        # costs the server.
-        row = self._run(
-            _CREATE_READS, (year, list(agent_ids), list(done_statuses), state_key)
-        ).fetchone()
-        number = int(row[0]) if year is not None else None
-        counts: dict[str, int] = {}
-        if agent_ids:
-            counts = dict.fromkeys(agent_ids, 0)
-            counts.update({agent: int(total) for agent, total in (row[1] or {}).items()})
-        found = row[2]
-        return CreateReads(number, counts, str(found) if found is not None else None)
+        # All three go out before any answer is read: one round trip.
+        try:
+            with contextlib.nullcontext() if self._pipeline else self.conn.pipeline():
+                numbered = self.conn.execute(_NEXT_NUMBER, (year,)) if year is not None else None
+                counted = (
+                    self.conn.execute(_OPEN_COUNTS, (list(agent_ids), list(done_statuses)))
+                    if agent_ids
+                    else None
+                )
+                stated = self.conn.execute(_STATE, (state_key,)) if state_key is not None else None
+            number = int(numbered.fetchone()[0]) if numbered is not None else None  # type: ignore[index]
+            counts: dict[str, int] = {}
+            if counted is not None:
+                counts = dict.fromkeys(agent_ids, 0)
+                counts.update({row[0]: int(row[1]) for row in counted.fetchall()})
+            found = stated.fetchone() if stated is not None else None
+        except psycopg.Error as exc:
+            raise _translate(exc) from exc
+        return CreateReads(number, counts, str(found[0]) if found else None)
 
     def raise_ticket_counter(self, year: int, at_least: int) -> None:
         self._run(
