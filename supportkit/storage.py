@@ -436,6 +436,10 @@ class Transaction(ABC):
         brought it, that costs nothing), and a taken id raises
         :class:`~supportkit.errors.AlreadyExists` from a later statement or from the
         commit, which then rolls back.
+
+        A command's events often carry one ticket shape, the same dict, under their
+        first key; :func:`supportkit.records.event_texts` gives texts that store it
+        once, and :func:`supportkit.records.joined_data` puts an event back together.
         """
 
     @abstractmethod
