@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 import attrs
 import pluggy
 
+from . import _collector
 from . import escalation as esc
 from . import plugins as plugin_api
 from . import sla as sla_mod
@@ -1015,7 +1016,8 @@ class Tickets:
             chunk = list(itertools.islice(iterator, batch_size))
             if not chunk:
                 return committed
-            _retry(self._desk, functools.partial(self._create_batch, chunk, committed))
+            with _collector.paused():
+                _retry(self._desk, functools.partial(self._create_batch, chunk, committed))
             committed += len(chunk)
 
     def _create_batch(self, chunk: Sequence[Mapping[str, Any]], committed: int) -> None:

@@ -38,7 +38,7 @@ from typing import Any, Final, Protocol
 
 import attrs
 
-from . import records
+from . import _collector, records
 from .calendar import BusinessCalendar
 from .desk import Desk, Resources, _retry
 from .errors import AlreadyExists, FieldError, NotFound, ValidationError
@@ -509,7 +509,8 @@ class _Importer:
     def batch(self, items: list[_TicketLine]) -> None:
         if not items:
             return
-        counts = _retry(self.desk, lambda: self._write(items))
+        with _collector.paused():  # as in create_many: a batch frees by reference counting
+            counts = _retry(self.desk, lambda: self._write(items))
         self.counts.tickets += counts.tickets
         self.counts.skipped += counts.skipped
         self.counts.comments += counts.comments

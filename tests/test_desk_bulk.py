@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from supportkit import signals
 from supportkit.desk import Desk
 from supportkit.errors import ValidationError
 
@@ -243,3 +245,35 @@ def test_a_batch_reads_everything_before_its_tickets_are_made(
     assert calls == []
     tickets = all_tickets(desk)
     assert {t.team for t in tickets} >= {"network_performance_team", "network_team"}
+
+
+def test_a_batch_runs_with_the_cyclic_collector_paused(
+    make_desk: Callable[[Clock], Desk],
+) -> None:
+    """The collector is off while a batch is written (signals fire inside it, after its
+    commit) and on again after every batch, the failed one included."""
+    desk = make_desk(Clock())
+    seen: list[bool] = []
+
+    def created(sender: object, **payload: object) -> None:
+        seen.append(gc.isenabled())
+
+    def bodies() -> Iterator[dict[str, Any]]:
+        for i, body in enumerate(mixed_bodies(6)):
+            seen.append(gc.isenabled())  # read between batches: the collector is on
+            if i == 4:
+                body["priority"] = "urgent"
+            yield body
+
+    gc.enable()
+    with signals.ticket_created.connected_to(created, sender=desk):
+        assert desk.tickets.create_many(mixed_bodies(4), batch_size=2) == 4
+        assert gc.isenabled()
+        assert seen == [False] * 4
+        seen.clear()
+        with pytest.raises(ValidationError):
+            desk.tickets.create_many(bodies(), batch_size=3)
+    assert gc.isenabled()
+    # Bodies 0-2 are read with the collector on, their batch commits with it off;
+    # bodies 3-5 are read with it on, and their batch fails.
+    assert seen == [True, True, True, False, False, False, True, True, True]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gc
 import io
 import json
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from supportkit.transfer import (
     FORMAT,
     RESOURCE_KINDS,
     TransferError,
+    _Importer,
     export_jsonl,
     import_jsonl,
     scan_jsonl,
@@ -374,3 +376,21 @@ def test_arguments_are_checked(target: Desk) -> None:
         import_jsonl(target, [], batch_size=0)
     with pytest.raises(ValidationError):
         export_jsonl(target, io.StringIO(), page_size=0)
+
+
+def test_each_batch_is_written_with_the_cyclic_collector_paused(
+    source: Desk, target: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written: list[bool] = []
+    write = _Importer._write
+
+    def recording(self: _Importer, items: Any) -> Any:
+        written.append(gc.isenabled())
+        return write(self, items)
+
+    monkeypatch.setattr(_Importer, "_write", recording)
+    gc.enable()
+    report = import_jsonl(target, iter(lines_of(source)), batch_size=3)
+    assert report.tickets == 4
+    assert written == [False, False]
+    assert gc.isenabled()

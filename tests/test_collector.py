@@ -1,0 +1,71 @@
+"""``supportkit._collector.paused``: the cyclic collector off for a batch, then as before."""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from supportkit._collector import paused
+
+
+@pytest.fixture(autouse=True)
+def collector_restored() -> Iterator[None]:
+    was = gc.isenabled()
+    yield
+    if was:
+        gc.enable()
+    else:
+        gc.disable()
+
+
+def test_the_collector_is_off_inside_and_on_again_after() -> None:
+    gc.enable()
+    with paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_an_exception_switches_it_back_on() -> None:
+    gc.enable()
+    with pytest.raises(ZeroDivisionError), paused():
+        1 / 0  # noqa: B018
+    assert gc.isenabled()
+
+
+def test_a_host_that_keeps_it_off_keeps_it_off() -> None:
+    gc.disable()
+    with paused():
+        assert not gc.isenabled()
+    assert not gc.isenabled()
+
+
+def test_nested_pauses_end_with_the_outer_one() -> None:
+    gc.enable()
+    with paused():
+        with paused():
+            pass
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_overlapping_pauses_in_threads_end_with_the_last() -> None:
+    gc.enable()
+    inside, release = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with paused():
+            inside.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=other)
+    with paused():
+        thread.start()
+        assert inside.wait(10)
+    # This thread's pause is over; the other's is not.
+    assert not gc.isenabled()
+    release.set()
+    thread.join(10)
+    assert gc.isenabled()
