@@ -10,13 +10,15 @@ finding almost nothing, because what a batch makes is freed by reference countin
 The collector is process-wide, so the pause is counted: threads (or nested calls)
 pausing at once leave it off until the last of them is done, and it is switched back
 on only if it was on when the first of them began. A host that keeps the collector
-off keeps it off.
+off keeps it off. A child forked while another thread's pause was running starts with
+no pause of its own: its collector is back as it was before that pause.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import threading
 from collections.abc import Iterator
 
@@ -43,3 +45,17 @@ def paused() -> Iterator[None]:
             _holders -= 1
             if _holders == 0 and _was_enabled:
                 gc.enable()
+
+
+def _after_fork_in_child() -> None:
+    """In a forked child: the threads that held pauses are gone (only the forking one
+    lives on, and it is not inside a pause: it is forking). Forget their pauses."""
+    global _lock, _holders
+    _lock = threading.Lock()
+    if _holders:
+        _holders = 0
+        if _was_enabled:
+            gc.enable()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import threading
 from collections.abc import Iterator
 
@@ -68,4 +69,38 @@ def test_overlapping_pauses_in_threads_end_with_the_last() -> None:
     assert not gc.isenabled()
     release.set()
     thread.join(10)
+    assert gc.isenabled()
+
+
+def test_a_child_forked_during_another_threads_pause_has_its_collector_back() -> None:
+    gc.enable()
+    inside, release = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with paused():
+            inside.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    try:
+        assert inside.wait(10)
+        assert not gc.isenabled()
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report, then leave at once
+            try:
+                with paused():
+                    inner = gc.isenabled()
+                os.write(write, f"{int(inner)}{int(gc.isenabled())}".encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as answer:
+            reported = answer.read()
+        os.waitpid(pid, 0)
+    finally:
+        release.set()
+        thread.join(10)
+    assert reported == "01"  # off inside the child's own pause, on after it
     assert gc.isenabled()
