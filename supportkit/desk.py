@@ -1003,10 +1003,11 @@ class Tickets:
         """Create tickets in bulk, ``batch_size`` per transaction; returns how many.
 
         Each ticket goes through the same path as :meth:`create` (validation, routing,
-        SLA, events). Each batch is atomic: a bad body raises a
-        :class:`ValidationError` naming its index, its batch is rolled back, and the
-        batches before it stay committed (the error's ``committed`` attribute says how
-        many tickets that is).
+        SLA, events). Each batch is atomic: a bad body raises a :class:`ValidationError`
+        naming its index, its batch is rolled back, and the batches before it stay
+        committed (the error's ``committed`` attribute says how many tickets that is).
+        Python's cyclic garbage collector is off while a batch is written and back on
+        after it (see :mod:`supportkit._collector`).
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValidationError.for_field("batch_size", "expected a positive integer")

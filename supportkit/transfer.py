@@ -608,7 +608,8 @@ def import_jsonl(
     Tickets are written ``batch_size`` per transaction, each with its comments,
     attachments and events, keeping their ids, numbers and history; signals are not
     sent (nothing new happened). A ticket whose id exists is an error, or skipped with
-    ``skip_existing``.
+    ``skip_existing``. As in ``create_many``, Python's cyclic garbage collector is off
+    while a batch is written.
 
     :raises TransferError: a line is invalid or conflicts with the desk; its batch is
         rolled back, earlier batches stay imported (``committed`` says how many tickets).
