@@ -399,7 +399,12 @@ class Transaction(ABC):
 
     @abstractmethod
     def insert_comment(self, comment: Comment) -> None:
-        """Store a comment (its attachments are stored with :meth:`insert_attachment`)."""
+        """Store a comment (its attachments are stored with :meth:`insert_attachment`).
+
+        :raises AlreadyExists: its id is taken. A backend may send the comment without
+            waiting for the answer; the error then comes from a later statement or
+            from the commit, which then rolls back.
+        """
 
     @abstractmethod
     def list_comments(self, ticket_id: str, *, visibility: str | None = None) -> list[Comment]:

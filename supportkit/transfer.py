@@ -520,6 +520,21 @@ class _Importer:
             self.progress(self.done, None)
 
     def _write(self, items: list[_TicketLine]) -> _Counts:
+        # A backend may report a taken id from a later statement or from the commit
+        # (PostgreSQL sends inserts without waiting): ``owners`` names the line and
+        # field of every id the batch writes, so the error names where it came from.
+        owners: dict[tuple[str, str], tuple[int, str]] = {}
+        try:
+            return self._write_batch(items, owners)
+        except AlreadyExists as exc:
+            owner = owners.get((exc.kind, exc.key))
+            if owner is None:
+                raise
+            raise TransferError.at(*owner, str(exc)) from None
+
+    def _write_batch(
+        self, items: list[_TicketLine], owners: dict[tuple[str, str], tuple[int, str]]
+    ) -> _Counts:
         desk = self.desk
         counts = _Counts()
         counters: dict[int, int] = {}
@@ -544,6 +559,19 @@ class _Importer:
                         "ticket.number",
                         f"{ticket.number!r} is already the number of ticket {other.id!r}",
                     )
+                owners[("ticket", ticket.id)] = owners[("ticket", ticket.number)] = (
+                    item.line,
+                    "ticket",
+                )
+                for index, comment in enumerate(item.comments):
+                    owners[("comment", comment.id)] = (item.line, f"comments[{index}]")
+                for index, stored in enumerate(item.attachments):
+                    owners[("attachment", stored.attachment.id)] = (
+                        item.line,
+                        f"attachments[{index}]",
+                    )
+                for event in item.events:
+                    owners[("event", event.id)] = (item.line, "events")
                 field = "ticket"
                 try:
                     desk._store(unit, ticket, expected=None)
@@ -563,9 +591,10 @@ class _Importer:
                     if item.events:
                         tx.insert_events(item.events)
                 except AlreadyExists as exc:
-                    # A backend may report a taken ticket id from a later statement.
-                    where = "ticket" if exc.kind == "ticket" else field
-                    raise TransferError.at(item.line, where, str(exc)) from None
+                    # Reported here, but perhaps by an earlier item's insert: its owner
+                    # says which; an id without one is this item's, at this field.
+                    line, where = owners.get((exc.kind, exc.key), (item.line, field))
+                    raise TransferError.at(line, where, str(exc)) from None
                 except ValidationError as exc:  # e.g. the ticket's calendar is not configured
                     raise TransferError.wrap(item.line, exc, field) from None
                 counts.tickets += 1

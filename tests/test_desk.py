@@ -264,6 +264,7 @@ def test_seed_update_escalates_by_priority_and_keeps_the_named_status(
     assert updated.metadata["root_cause"] == "Provider equipment failure"
     assert "affected_users" not in updated.metadata
     assert updated.sla is not None and updated.sla.response.stopped_at == clock.now
+    assert updated == desk.tickets.get(ticket.id)  # what update returns is what it stored
     comments = desk.comments.list(ticket.id)
     assert [(c.type, c.visibility) for c in comments] == [
         ("internal_note", "internal"),

@@ -365,25 +365,55 @@ def _waits(conn: psycopg.Connection, action: Callable[[], object]) -> int:  # ty
     return waits
 
 
+def _one_connection_desk(url: str) -> tuple[Desk, psycopg.Connection]:  # type: ignore[type-arg]
+    """A seeded desk whose pool holds one connection, and that connection (to trace)."""
+    desk = seed(
+        Desk.open(
+            url, clock=Clock(), load_entrypoints=False,
+            storage_options={"min_size": 1, "max_size": 1},
+        )
+    )  # fmt: skip
+    with desk.storage.read() as tx:
+        conn = tx.conn  # type: ignore[attr-defined]
+    return desk, conn
+
+
 def test_a_create_is_two_round_trips_and_a_search_one(postgres_schema_url: str) -> None:
     # One to read (configuration version, number, agents' load, round-robin turn), one
     # to write the ticket, the state and the events with the COMMIT.
-    desk = seed(
-        Desk.open(
-            postgres_schema_url,
-            clock=Clock(),
-            load_entrypoints=False,
-            storage_options={"min_size": 1, "max_size": 1},
-        )
-    )
+    desk, conn = _one_connection_desk(postgres_schema_url)
     try:
         desk.tickets.create(seed_ticket(attachments=[]))  # the configuration is read
-        with desk.storage.read() as tx:
-            conn = tx.conn  # type: ignore[attr-defined]
         assert _waits(conn, lambda: desk.tickets.create(seed_ticket(attachments=[]))) == 2
         search = {"customer_id": "cust_1234567890", "status": ["open"]}
         assert _waits(conn, lambda: desk.tickets.search(search, limit=25)) == 1
         assert desk.tickets.search(search, limit=25).total == 2
+    finally:
+        desk.close()
+
+
+def test_a_comment_and_an_update_are_two_round_trips(postgres_schema_url: str) -> None:
+    # One to read the ticket (locking its row) and the configuration version; one to
+    # write the ticket, the comment and the events with the COMMIT: the row lock makes
+    # the ticket's UPDATE certain, so it is not waited for, nor is the comment's INSERT.
+    desk, conn = _one_connection_desk(postgres_schema_url)
+    try:
+        ticket = desk.tickets.create(seed_ticket(attachments=[]))
+        body = {
+            "content": "Checking the circuit.",
+            "author": {"type": "agent", "id": "agent_tech_001"},
+        }
+        assert _waits(conn, lambda: desk.comments.add(ticket.id, body)) == 2
+        update = {"status": "in_progress", "internal_notes": "Carrier ticket opened."}
+        assert _waits(conn, lambda: desk.tickets.update(ticket.id, update)) == 2
+        stored = desk.tickets.get(ticket.id)
+        assert (stored.status, stored.version) == ("in_progress", ticket.version + 2)
+        contents = [c.content for c in desk.comments.list(ticket.id)]
+        assert contents == ["Checking the circuit.", "Carrier ticket opened."]
+        # A stale version still conflicts, and nothing of that update is written.
+        with pytest.raises(VersionConflict):
+            desk.tickets.update(ticket.id, {"status": "on_hold"}, if_version=ticket.version)
+        assert desk.tickets.get(ticket.id) == stored
     finally:
         desk.close()
 

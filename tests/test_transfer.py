@@ -394,3 +394,39 @@ def test_each_batch_is_written_with_the_cyclic_collector_paused(
     assert report.tickets == 4
     assert written == [False, False]
     assert gc.isenabled()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_target(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[Desk]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'target.db'}"
+    else:
+        url = request.getfixturevalue("postgres_schema_url")
+    with open_desk(url, clock) as desk:
+        yield desk
+
+
+@pytest.mark.parametrize("last", [True, False], ids=["at-the-commit", "before-another-ticket"])
+def test_a_taken_comment_id_names_its_line_and_field(
+    source: Desk, any_target: Desk, last: bool
+) -> None:
+    """PostgreSQL reports a taken id from a later statement (the next ticket's read)
+    or from the commit; the error still names the line and the comment."""
+    lines = lines_of(source)
+    tickets = [i for i, line in enumerate(lines) if line.startswith('{"ticket"')]
+    first, fourth = json.loads(lines[tickets[0]]), json.loads(lines[tickets[3]])
+    assert first["comments"] and fourth["comments"]
+    import_jsonl(any_target, iter(line for i, line in enumerate(lines) if i != tickets[3]))
+    taken, mine = first["comments"][0]["id"], fourth["comments"][0]["id"]
+    fourth["comments"][0]["id"] = taken
+    for attachment in fourth["attachments"]:
+        if attachment.get("comment_id") == mine:
+            attachment["comment_id"] = taken
+    moved = json.dumps(fourth) + "\n"
+    others = [lines[i] for i in tickets[:3]]
+    head = lines[: tickets[0]]
+    again = [*head, *others, moved] if last else [*head, others[0], moved, *others[1:]]
+    error = import_error(any_target, again, skip_existing=True)
+    assert (error.line, error.errors[0].field) == (again.index(moved) + 1, "comments[0]")
+    assert "already exists" in str(error)
+    assert any_target.tickets.search().total == 3  # its batch was rolled back

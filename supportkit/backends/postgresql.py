@@ -663,6 +663,10 @@ class _PgTransaction(Transaction):
         self.claim = " FOR UPDATE SKIP LOCKED" if write else ""
         self._pipeline: contextlib.AbstractContextManager[Any] | None = None
         self._pending: list[_PendingEvents] = []
+        # Tickets whose row this transaction has locked (read FOR UPDATE, inserted or
+        # updated), with the version the row has now: no other transaction can change
+        # them before this one ends.
+        self._held: dict[str, int] = {}
 
     # -- pipeline mode -----------------------------------------------------------------
     #
@@ -792,6 +796,7 @@ class _PgTransaction(Transaction):
         # Sent without waiting (a write runs in pipeline mode): a taken id or number
         # fails the transaction at its next round trip, which raises AlreadyExists.
         self._run(_INSERT, values)
+        self._held[ticket.id] = ticket.version
         self.tickets.remember(ticket.id, values[-1], ticket)
 
     def insert_tickets(self, tickets: Iterable[tuple[Ticket, datetime | None]]) -> None:
@@ -828,19 +833,30 @@ class _PgTransaction(Transaction):
     ) -> None:
         row = _row(ticket, next_due_at)
         row["expected_version"] = expected_version
-        found = self._run(_UPDATE, row).fetchone()
-        if found is not None:
-            self.tickets.remember(ticket.id, row["data"], ticket)
-            return
-        current = self._run("SELECT version FROM tickets WHERE id = %s", (ticket.id,)).fetchone()
-        if current is None:
-            raise TicketNotFound(ticket.id)
-        raise VersionConflict(ticket.id, expected_version, int(current[0]))
+        if self._held.get(ticket.id) == expected_version:
+            # This transaction holds the row's lock at that version, so the UPDATE
+            # cannot miss: it goes out without waiting, and its answer comes with the
+            # next round trip (a comment or an update is then two in all).
+            self._run(_UPDATE, row)
+        elif self._run(_UPDATE, row).fetchone() is None:
+            current = self._run(
+                "SELECT version FROM tickets WHERE id = %s", (ticket.id,)
+            ).fetchone()
+            if current is None:
+                raise TicketNotFound(ticket.id)
+            raise VersionConflict(ticket.id, expected_version, int(current[0]))
+        self._held[ticket.id] = ticket.version
+        self.tickets.remember(ticket.id, row["data"], ticket)
 
     def get_ticket(self, ticket_id: str, *, for_update: bool = False) -> Ticket | None:
         lock = self.lock if for_update else ""
         row = self._run(f"SELECT data FROM tickets WHERE id = %s{lock}", (ticket_id,)).fetchone()
-        return self.tickets.load(ticket_id, row[0]) if row else None
+        if row is None:
+            return None
+        ticket = self.tickets.load(ticket_id, row[0])
+        if lock:
+            self._held[ticket_id] = ticket.version
+        return ticket
 
     def get_ticket_by_number(self, number: str) -> Ticket | None:
         row = self._run("SELECT id, data FROM tickets WHERE number = %s", (number,)).fetchone()
@@ -993,9 +1009,11 @@ class _PgTransaction(Transaction):
     # -- comments and attachments ------------------------------------------------------
 
     def insert_comment(self, comment: Comment) -> None:
-        self._unique(
+        # Sent without waiting, like a ticket's INSERT: a taken id fails the transaction
+        # at its next round trip, which raises AlreadyExists.
+        self._run(
             "INSERT INTO comments(id, ticket_id, visibility, author_type, created_at, content,"
-            " data) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING seq",
+            " data) VALUES (%s, %s, %s, %s, %s, %s, %s)",
             (
                 comment.id,
                 comment.ticket_id,
@@ -1005,8 +1023,6 @@ class _PgTransaction(Transaction):
                 comment.content,
                 records.dumps(comment),
             ),
-            "comment",
-            comment.id,
         )
 
     def list_comments(self, ticket_id: str, *, visibility: str | None = None) -> list[Comment]:
