@@ -424,7 +424,11 @@ class Transaction(ABC):
         data: bytes,
         created_at: datetime,
     ) -> None:
-        """Store an attachment's bytes under its generated id."""
+        """Store an attachment's bytes under its generated id.
+
+        :raises AlreadyExists: its id is taken (as for :meth:`insert_comment`, possibly
+            from a later statement or from the commit).
+        """
 
     @abstractmethod
     def get_attachment(self, attachment_id: str) -> StoredAttachment | None:

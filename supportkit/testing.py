@@ -1781,6 +1781,25 @@ class StorageConformance:
         with storage.read() as tx:
             assert tx.list_comments(ticket.id) == [original]
 
+    def test_duplicate_attachment_id_already_exists(self, storage: Storage) -> None:
+        ticket = make_ticket(1, at=NOW)
+        first = Attachment("att-1", "a.txt", "text/plain", 3)
+        with storage.write() as tx:
+            tx.insert_ticket(ticket, next_due_at=None)
+            tx.insert_attachment(first, ticket_id=ticket.id, comment_id=None, data=b"one",
+                                 created_at=NOW)  # fmt: skip
+        second = Attachment("att-1", "b.txt", "text/plain", 3)
+        with pytest.raises(AlreadyExists) as caught, storage.write() as tx:
+            tx.insert_comment(_comment("c-1", ticket.id, "with a file", at=NOW + _M))
+            tx.insert_attachment(second, ticket_id=ticket.id, comment_id="c-1", data=b"two",
+                                 created_at=NOW + _M)  # fmt: skip
+        assert (caught.value.kind, caught.value.key) == ("attachment", "att-1")
+        with storage.read() as tx:
+            stored = tx.get_attachment("att-1")
+            assert stored is not None
+            assert (stored.attachment, stored.comment_id, stored.data) == (first, None, b"one")
+            assert tx.list_comments(ticket.id) == []  # the rest of that transaction too
+
     def test_move_comments(self, storage: Storage) -> None:
         source, target = make_ticket(1, at=NOW - 3 * _H), make_ticket(2, at=NOW - 3 * _H)
         on_comment = Attachment("att-on-comment", "a.txt", "text/plain", 3)

@@ -1065,10 +1065,11 @@ class _PgTransaction(Transaction):
         data: bytes,
         created_at: datetime,
     ) -> None:
-        self._unique(
+        # Sent without waiting, like a comment's INSERT: a taken id fails the
+        # transaction at its next round trip, which raises AlreadyExists.
+        self._run(
             "INSERT INTO attachments(id, ticket_id, comment_id, filename, content_type, size, "
-            "sha256, created_at, data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT DO NOTHING RETURNING id",
+            "sha256, created_at, data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 attachment.id,
                 ticket_id,
@@ -1080,8 +1081,6 @@ class _PgTransaction(Transaction):
                 created_at,
                 data,
             ),
-            "attachment",
-            attachment.id,
         )
 
     def get_attachment(self, attachment_id: str) -> StoredAttachment | None:
