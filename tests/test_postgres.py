@@ -418,6 +418,28 @@ def test_a_comment_and_an_update_are_two_round_trips(postgres_schema_url: str) -
         desk.close()
 
 
+@pytest.mark.parametrize("tickets", [1, 2])
+def test_a_tick_reads_the_tickets_it_claims_with_the_claim(
+    postgres_schema_url: str, tickets: int
+) -> None:
+    # The claim (FOR UPDATE SKIP LOCKED) reads the rows it locks, so each ticket's
+    # timers run without a round trip of their own: the claim, the commit and the
+    # reports waiting to be generated, however many tickets are due.
+    desk, conn = _one_connection_desk(postgres_schema_url)
+    try:
+        made = [desk.tickets.create(seed_ticket(attachments=[])) for _ in range(tickets)]
+        desk.clock.now = T0 + timedelta(hours=9)  # type: ignore[attr-defined]
+        report = []
+        assert _waits(conn, lambda: report.append(desk.tick())) == 3
+        assert report[0].tickets == tickets and len(report[0].fired) == 6 * tickets
+        for ticket in made:
+            after = desk.tickets.get(ticket.id)
+            assert after.version == ticket.version + 1 and after.escalation.level > 0
+        assert desk.tick().fired == ()  # nothing fires twice
+    finally:
+        desk.close()
+
+
 @pytest.mark.parametrize("count", [2, 40], ids=["insert", "copy"])
 def test_appending_events_holds_the_append_lock_until_commit(
     postgres_schema_url: str, postgres_url: str, count: int

@@ -667,6 +667,10 @@ class _PgTransaction(Transaction):
         # updated), with the version the row has now: no other transaction can change
         # them before this one ends.
         self._held: dict[str, int] = {}
+        # Records of the tickets this transaction claimed (``claim_due_tickets`` locks
+        # their rows and reads them), kept for the ``get_ticket(for_update=True)`` that
+        # follows each claim: the lock keeps them current, so that read needs no query.
+        self._claimed: dict[str, str] = {}
 
     # -- pipeline mode -----------------------------------------------------------------
     #
@@ -846,14 +850,19 @@ class _PgTransaction(Transaction):
                 raise TicketNotFound(ticket.id)
             raise VersionConflict(ticket.id, expected_version, int(current[0]))
         self._held[ticket.id] = ticket.version
+        self._claimed.pop(ticket.id, None)
         self.tickets.remember(ticket.id, row["data"], ticket)
 
     def get_ticket(self, ticket_id: str, *, for_update: bool = False) -> Ticket | None:
         lock = self.lock if for_update else ""
-        row = self._run(f"SELECT data FROM tickets WHERE id = %s{lock}", (ticket_id,)).fetchone()
-        if row is None:
-            return None
-        ticket = self.tickets.load(ticket_id, row[0])
+        text = self._claimed.pop(ticket_id, None) if lock else None
+        if text is None:
+            query = f"SELECT data FROM tickets WHERE id = %s{lock}"
+            row = self._run(query, (ticket_id,)).fetchone()
+            if row is None:
+                return None
+            text = row[0]
+        ticket = self.tickets.load(ticket_id, text)
         if lock:
             self._held[ticket_id] = ticket.version
         return ticket
@@ -956,10 +965,12 @@ class _PgTransaction(Transaction):
 
     def claim_due_tickets(self, now: datetime, limit: int) -> list[str]:
         rows = self._run(
-            "SELECT id FROM tickets WHERE next_due_at IS NOT NULL AND next_due_at <= %s "
+            "SELECT id, data FROM tickets WHERE next_due_at IS NOT NULL AND next_due_at <= %s "
             f"ORDER BY next_due_at LIMIT %s{self.claim}",
             (now, limit),
         ).fetchall()
+        if self.claim:  # a write: the rows are locked, and what was read stays current
+            self._claimed.update((row[0], row[1]) for row in rows)
         return [row[0] for row in rows]
 
     def ticket_stats(self, query: StatsQuery) -> list[TicketStats]:
