@@ -38,6 +38,7 @@ settings.load_profile(_profile_name())
 import contextlib  # noqa: E402
 import secrets  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -86,3 +87,13 @@ def postgres_schema_url(postgres_url: str, postgres_schemas: Callable[[], str]) 
     """A URL of a fresh, empty schema of the test server."""
     separator = "&" if "?" in postgres_url else "?"
     return f"{postgres_url}{separator}schema={postgres_schemas()}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL for each backend: a fresh SQLite file, and a fresh schema of the
+    test server (skipped when there is none)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'support.db'}"
+    url: str = request.getfixturevalue("postgres_schema_url")
+    return url

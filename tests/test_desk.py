@@ -34,14 +34,10 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def desk(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[Desk]:
+@pytest.fixture
+def desk(backend_url: str, clock: Clock) -> Iterator[Desk]:
     """A seeded desk on a real SQLite file, and on PostgreSQL when one is configured."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'support.db'}"
-    else:
-        url = request.getfixturevalue("postgres_schema_url")
-    yield from open_desk(url, clock)
+    yield from open_desk(backend_url, clock)
 
 
 def count_events(desk: Desk) -> int:

@@ -396,13 +396,9 @@ def test_each_batch_is_written_with_the_cyclic_collector_paused(
     assert gc.isenabled()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_target(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[Desk]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'target.db'}"
-    else:
-        url = request.getfixturevalue("postgres_schema_url")
-    with open_desk(url, clock) as desk:
+@pytest.fixture
+def any_target(backend_url: str, clock: Clock) -> Iterator[Desk]:
+    with open_desk(backend_url, clock) as desk:
         yield desk
 
 

@@ -7,7 +7,6 @@ import hmac
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,13 +27,9 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def desk(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[Desk]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'support.db'}"
-    else:
-        url = request.getfixturevalue("postgres_schema_url")
-    yield from open_desk(url, clock)
+@pytest.fixture
+def desk(backend_url: str, clock: Clock) -> Iterator[Desk]:
+    yield from open_desk(backend_url, clock)
 
 
 @pytest.fixture
