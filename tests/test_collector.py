@@ -52,39 +52,43 @@ def test_nested_pauses_end_with_the_outer_one() -> None:
     assert gc.isenabled()
 
 
+class _PausingThread:
+    """Another thread that holds a pause from :meth:`start` until :meth:`end`."""
+
+    def __init__(self) -> None:
+        self._inside, self._release = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._hold)
+
+    def _hold(self) -> None:
+        with paused():
+            self._inside.set()
+            self._release.wait(10)
+
+    def start(self) -> None:
+        self._thread.start()
+        assert self._inside.wait(10)
+
+    def end(self) -> None:
+        self._release.set()
+        self._thread.join(10)
+
+
 def test_overlapping_pauses_in_threads_end_with_the_last() -> None:
     gc.enable()
-    inside, release = threading.Event(), threading.Event()
-
-    def other() -> None:
-        with paused():
-            inside.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=other)
+    other = _PausingThread()
     with paused():
-        thread.start()
-        assert inside.wait(10)
+        other.start()
     # This thread's pause is over; the other's is not.
     assert not gc.isenabled()
-    release.set()
-    thread.join(10)
+    other.end()
     assert gc.isenabled()
 
 
 def test_a_child_forked_during_another_threads_pause_has_its_collector_back() -> None:
     gc.enable()
-    inside, release = threading.Event(), threading.Event()
-
-    def other() -> None:
-        with paused():
-            inside.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=other)
-    thread.start()
+    other = _PausingThread()
+    other.start()
     try:
-        assert inside.wait(10)
         assert not gc.isenabled()
         read, write = os.pipe()
         pid = os.fork()
@@ -100,7 +104,6 @@ def test_a_child_forked_during_another_threads_pause_has_its_collector_back() ->
             reported = answer.read()
         os.waitpid(pid, 0)
     finally:
-        release.set()
-        thread.join(10)
+        other.end()
     assert reported == "01"  # off inside the child's own pause, on after it
     assert gc.isenabled()
