@@ -313,7 +313,7 @@ def test_a_forked_child_leaves_the_parents_sessions_alone(postgres_schema_url: s
     )
     storage = desk.storage
     with storage.read() as tx:
-        parent_session = tx.conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[attr-defined]
+        parent_session = tx.conn.info.backend_pid  # type: ignore[attr-defined]
     inherited = list(storage._connections)  # type: ignore[attr-defined]
     assert inherited
     reader, writer = os.pipe()
@@ -323,7 +323,7 @@ def test_a_forked_child_leaves_the_parents_sessions_alone(postgres_schema_url: s
         try:
             number = desk.tickets.create(seed_ticket(attachments=[])).number
             with storage.read() as tx:
-                session = tx.conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[attr-defined]
+                session = tx.conn.info.backend_pid  # type: ignore[attr-defined]
             os.write(writer, f"{number} {session}".encode())
             # What the child's exit would do to what it inherited: close it.
             for conn in inherited:
@@ -340,7 +340,7 @@ def test_a_forked_child_leaves_the_parents_sessions_alone(postgres_schema_url: s
     assert int(child_session) != parent_session
     # The parent's session survived the child's use and close of its copy.
     with storage.read() as tx:
-        assert tx.conn.execute("SELECT pg_backend_pid()").fetchone()[0] == parent_session  # type: ignore[attr-defined]
+        assert tx.conn.info.backend_pid == parent_session  # type: ignore[attr-defined]
     assert desk.tickets.get_by_number(number).number == number
     desk.close()
 

@@ -54,6 +54,8 @@ try:
     from psycopg import sql
     from psycopg.types.json import Jsonb
     from psycopg_pool import ConnectionPool, PoolTimeout
+
+    from supportkit.backends._pgbatch import Answer, Batch, Prepared
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError(
         "the PostgreSQL backend needs psycopg 3 and psycopg_pool: "
@@ -392,6 +394,10 @@ class PostgresStorage(Storage):
         self._tickets: records.RecordCache[Ticket] = records.RecordCache(Ticket)
         # The pool's connections, so that a forked child can cut itself off from them.
         self._connections: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+        # The statements each connection has prepared (see _pgbatch.Batch).
+        self._prepared: weakref.WeakKeyDictionary[psycopg.Connection[Any], Prepared] = (
+            weakref.WeakKeyDictionary()
+        )
         self._fork_lock = threading.Lock()
         self._pid = os.getpid()
         self._pool = self._new_pool()
@@ -414,6 +420,9 @@ class PostgresStorage(Storage):
             # keeps them read-only. Write transactions say BEGIN READ WRITE.
             conn.execute("SET default_transaction_read_only = on")
             conn.commit()
+            # Statements are prepared by _pgbatch.Batch, never by psycopg: psycopg would
+            # deallocate them all after a ROLLBACK once it had prepared any.
+            conn.prepare_threshold = None
             conn.autocommit = True
             conn.read_only = False  # conn.transaction() (migrations) begins READ WRITE
 
@@ -480,29 +489,30 @@ class PostgresStorage(Storage):
 
     @contextlib.contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Transaction]:
-        # Connections are in autocommit mode; this manages BEGIN/COMMIT itself, so
-        # that psycopg does not sync the pipeline for BEGIN on its own.
+        # Connections are in autocommit mode; this manages BEGIN/COMMIT itself.
         if self._pid != os.getpid():
             self._after_fork()
         try:
             with self._pool.connection() as conn:
-                if not write:
-                    # A read needs no BEGIN/COMMIT: at READ COMMITTED every statement
-                    # of a transaction sees its own snapshot anyway, so each statement
-                    # running on its own gives the same answers, one round trip each
-                    # and none for BEGIN/COMMIT. default_transaction_read_only (set
-                    # per connection) still refuses writes.
-                    yield _PgTransaction(conn, self._tickets, write=False)
-                    return
-                tx = _PgTransaction(conn, self._tickets, write=True)
+                prepared = self._prepared.get(conn)
+                if prepared is None:
+                    prepared = self._prepared[conn] = Prepared()
+                tx = _PgTransaction(conn, self._tickets, write=write, prepared=prepared)
                 # Pipeline mode: a statement whose result is not needed yet is sent
                 # without waiting for its answer, so BEGIN costs no round trip of its
                 # own, and COMMIT with its Sync is one round trip.
                 tx._pipeline_on()
                 try:
-                    conn.execute(b"BEGIN READ WRITE")
+                    # A read needs no BEGIN/COMMIT: at READ COMMITTED every statement
+                    # of a transaction sees its own snapshot anyway, so statements
+                    # running on their own give the same answers, with no round trip
+                    # for BEGIN/COMMIT. default_transaction_read_only (set per
+                    # connection) still refuses writes.
+                    if write:
+                        tx._run("BEGIN READ WRITE")
                     yield tx
-                    conn.execute(b"COMMIT")
+                    if write:
+                        tx._run("COMMIT")
                     tx._pipeline_off()
                     tx._settle()
                 except BaseException:
@@ -612,9 +622,9 @@ class _PendingEvents(Sequence[Event]):
     """Events whose INSERT was sent without waiting: their numbers are read from its
     answer when first needed (the commit's round trip has brought it by then)."""
 
-    def __init__(self, events: Sequence[Event], cursor: psycopg.Cursor[Any]) -> None:
+    def __init__(self, events: Sequence[Event], cursor: Answer | psycopg.Cursor[Any]) -> None:
         self._events = events
-        self._cursor: psycopg.Cursor[Any] | None = cursor
+        self._cursor: Answer | psycopg.Cursor[Any] | None = cursor
         self._stored: list[Event] = []
 
     def settle(self) -> list[Event]:
@@ -654,14 +664,20 @@ class _PendingEvents(Sequence[Event]):
 
 class _PgTransaction(Transaction):
     def __init__(
-        self, conn: psycopg.Connection[Any], tickets: records.RecordCache[Ticket], *, write: bool
+        self,
+        conn: psycopg.Connection[Any],
+        tickets: records.RecordCache[Ticket],
+        *,
+        write: bool,
+        prepared: Prepared,
     ) -> None:
         self.conn = conn
         self.tickets = tickets
+        self._prepared = prepared
         # Row locks only make sense (and are only allowed) when writing.
         self.lock = " FOR UPDATE" if write else ""
         self.claim = " FOR UPDATE SKIP LOCKED" if write else ""
-        self._pipeline: contextlib.AbstractContextManager[Any] | None = None
+        self._pipeline: Batch | None = None
         self._pending: list[_PendingEvents] = []
         # Tickets whose row this transaction has locked (read FOR UPDATE, inserted or
         # updated), with the version the row has now: no other transaction can change
@@ -674,34 +690,41 @@ class _PgTransaction(Transaction):
 
     # -- pipeline mode -----------------------------------------------------------------
     #
-    # A write transaction runs in pipeline mode: a statement whose result is not read
-    # (``_run`` without fetching) is sent without waiting for its answer; the client
-    # waits only when it reads a result, and then for everything sent before it. COPY
-    # cannot run in pipeline mode, so ``_copy`` leaves it and comes back.
+    # A write transaction runs in pipeline mode (a _pgbatch.Batch): a statement whose
+    # result is not read (``_run`` without fetching) is queued without waiting for its
+    # answer; the client sends and waits only when it reads a result, and then for
+    # everything queued before it. COPY cannot run in pipeline mode, so ``_copy``
+    # leaves it and comes back.
 
     def _pipeline_on(self) -> None:
-        manager = self.conn.pipeline()
-        manager.__enter__()
-        self._pipeline = manager
+        self._pipeline = Batch(self.conn, self._prepared)
 
     def _pipeline_off(self) -> None:
         """Leave pipeline mode: send what waits with a Sync, and read every result
         (one round trip); a failed statement raises here."""
-        manager, self._pipeline = self._pipeline, None
-        if manager is not None:
-            manager.__exit__(None, None, None)
+        batch, self._pipeline = self._pipeline, None
+        if batch is not None:
+            try:
+                batch.close()
+            finally:
+                if batch.broken:
+                    # Answers went missing (a lost connection, an interrupt): the
+                    # session's state is unknown, so it is closed; the pool replaces it.
+                    self.conn.close()
 
     def _abort(self) -> None:
         """Roll back after an error; the connection goes back to the pool idle, or is
         discarded by it if it is broken."""
         with contextlib.suppress(psycopg.Error):
             self._pipeline_off()
-        if self.conn.pgconn.status == psycopg.pq.ConnStatus.OK:
+        if not self.conn.closed and self.conn.pgconn.status == psycopg.pq.ConnStatus.OK:
             with contextlib.suppress(psycopg.Error):
                 self.conn.rollback()
 
     def _run(self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> Any:
         try:
+            if self._pipeline is not None:
+                return self._pipeline.execute(query, params)
             return self.conn.execute(query, params)
         except psycopg.Error as exc:
             raise _translate(exc) from exc
@@ -758,15 +781,14 @@ class _PgTransaction(Transaction):
     ) -> CreateReads:
         # All three go out before any answer is read: one round trip.
         try:
-            with contextlib.nullcontext() if self._pipeline else self.conn.pipeline():
-                numbered = self.conn.execute(_NEXT_NUMBER, (year,)) if year is not None else None
-                counted = (
-                    self.conn.execute(_OPEN_COUNTS, (list(agent_ids), list(done_statuses)))
-                    if agent_ids
-                    else None
-                )
-                stated = self.conn.execute(_STATE, (state_key,)) if state_key is not None else None
-            number = int(numbered.fetchone()[0]) if numbered is not None else None  # type: ignore[index]
+            numbered = self._run(_NEXT_NUMBER, (year,)) if year is not None else None
+            counted = (
+                self._run(_OPEN_COUNTS, (list(agent_ids), list(done_statuses)))
+                if agent_ids
+                else None
+            )
+            stated = self._run(_STATE, (state_key,)) if state_key is not None else None
+            number = int(numbered.fetchone()[0]) if numbered is not None else None
             counts: dict[str, int] = {}
             if counted is not None:
                 counts = dict.fromkeys(agent_ids, 0)
@@ -933,15 +955,10 @@ class _PgTransaction(Transaction):
         )
         page_params = [*params, query.limit, (query.page - 1) * query.limit]
         # Both statements go out before either result is read: one round trip.
+        counted = self._run(count_sql, params)
+        paged = self._run(page_sql, page_params)
         try:
-            if self._pipeline is None:
-                with self.conn.pipeline():
-                    counted = self.conn.execute(count_sql, params)
-                    paged = self.conn.execute(page_sql, page_params)
-            else:
-                counted = self.conn.execute(count_sql, params)
-                paged = self.conn.execute(page_sql, page_params)
-            total = counted.fetchone()[0]  # type: ignore[index]
+            total = counted.fetchone()[0]
             rows = paged.fetchall()
         except psycopg.Error as exc:
             raise _translate(exc) from exc
