@@ -1621,7 +1621,7 @@ PG_BREAKDOWN = (
     ("ticket row + JSON record (_values)", "_values", "postgresql.py"),
     ("event payloads (to_dict in emit)", "emit", "desk.py"),
     ("store events (insert_events)", "insert_events", "postgresql.py"),
-    ("psycopg Connection.wait (all waits on the server)", "wait", "connection.py"),
+    ("waits on the server (_pgbatch.Batch._wait)", "_wait", "_pgbatch.py"),
 )
 
 

@@ -7,8 +7,7 @@ without SUPPORTKIT_TEST_POSTGRES_URL.
 from __future__ import annotations
 
 import contextlib
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,10 +16,10 @@ import pytest
 from psycopg import errors as pg_errors
 
 from supportkit.backends._pgbatch import Batch, Prepared, _convert
-from supportkit.desk import Desk
 from supportkit.errors import RetryableStorageError, VersionConflict
 
-from .desk_fixtures import Clock, seed, seed_ticket
+from .desk_fixtures import seed_ticket
+from .pg_helpers import client_messages, one_connection_desk
 
 
 def test_placeholders_become_numbered_parameters() -> None:
@@ -44,19 +43,6 @@ def conn(postgres_url: str) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.prepare_threshold = None
         yield conn
-
-
-def _sent(conn: psycopg.Connection[Any], action: Callable[[], object]) -> list[str]:
-    """The messages the client sends during ``action``, from libpq's protocol trace."""
-    with tempfile.TemporaryFile("w+") as out:
-        conn.pgconn.trace(out.fileno())
-        conn.pgconn.set_trace_flags(1)  # no timestamps
-        try:
-            action()
-        finally:
-            conn.pgconn.untrace()
-        out.seek(0)
-        return [line.split("\t")[2].split()[0] for line in out if line.startswith("F\t")]
 
 
 def test_answers_are_what_a_cursor_gives(conn: psycopg.Connection[Any]) -> None:
@@ -87,11 +73,11 @@ def test_statements_go_out_unwaited_and_one_sync_answers_them_all(
         assert [answer.fetchone() for answer in answers] == [(0,), (1,), (2,)]
         batch.close()
 
-    first = _sent(conn, transaction)
+    first = client_messages(conn, transaction)
     # Prepared once, in the same round trip as its first execution; one Sync in all.
     assert first.count("Parse") == 3  # BEGIN, the SELECT, COMMIT
     assert first.count("Sync") == 1
-    again = _sent(conn, transaction)
+    again = client_messages(conn, transaction)
     assert again.count("Parse") == 2  # BEGIN and COMMIT only: the SELECT has its name
     assert again.count("Sync") == 1 and again.count("Bind") == 5
 
@@ -124,12 +110,7 @@ def test_prepared_statements_outlive_a_rollback(postgres_schema_url: str) -> Non
     # psycopg deallocates every statement of its session after a ROLLBACK when it has
     # prepared any itself; the backend's connections never do, so a command after a
     # rolled-back one still finds its statements.
-    desk = seed(
-        Desk.open(
-            postgres_schema_url, clock=Clock(), load_entrypoints=False,
-            storage_options={"min_size": 1, "max_size": 1},
-        )
-    )  # fmt: skip
+    desk, _ = one_connection_desk(postgres_schema_url)
     try:
         ticket = desk.tickets.create(seed_ticket(attachments=[]))
         for _ in range(6):  # more than psycopg's own prepare threshold
@@ -146,12 +127,7 @@ def test_prepared_statements_outlive_a_rollback(postgres_schema_url: str) -> Non
 def test_a_lost_connection_is_retried_on_a_fresh_one(
     postgres_url: str, postgres_schema_url: str
 ) -> None:
-    desk = seed(
-        Desk.open(
-            postgres_schema_url, clock=Clock(), load_entrypoints=False,
-            storage_options={"min_size": 1, "max_size": 1},
-        )
-    )  # fmt: skip
+    desk, _ = one_connection_desk(postgres_schema_url)
     try:
         ticket = desk.tickets.create(seed_ticket(attachments=[]))
         with contextlib.closing(psycopg.connect(postgres_url, autocommit=True)) as admin:

@@ -11,11 +11,9 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import threading
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from supportkit.errors import StorageError, VersionConflict
 from supportkit.testing import _assign, make_ticket
 
 from .desk_fixtures import T0, Clock, seed, seed_ticket
+from .pg_helpers import one_connection_desk, waits
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -345,48 +344,15 @@ def test_a_forked_child_leaves_the_parents_sessions_alone(postgres_schema_url: s
     desk.close()
 
 
-def _waits(conn: psycopg.Connection, action: Callable[[], object]) -> int:  # type: ignore[type-arg]
-    """How many times the client waits for the server's answers during ``action``:
-    the messages that ask for them (``Sync``, ``Flush``, a simple ``Query``), from
-    libpq's protocol trace, a ``Flush`` right after a ``Sync`` counting with it."""
-    with tempfile.TemporaryFile("w+") as out:
-        conn.pgconn.trace(out.fileno())
-        conn.pgconn.set_trace_flags(1)  # no timestamps
-        try:
-            action()
-        finally:
-            conn.pgconn.untrace()
-        out.seek(0)
-        sent = [line.split("\t")[2].split()[0] for line in out if line.startswith("F\t")]
-    waits = 0
-    for before, message in zip(["", *sent], sent, strict=False):
-        if message in ("Sync", "Query") or (message == "Flush" and before != "Sync"):
-            waits += 1
-    return waits
-
-
-def _one_connection_desk(url: str) -> tuple[Desk, psycopg.Connection]:  # type: ignore[type-arg]
-    """A seeded desk whose pool holds one connection, and that connection (to trace)."""
-    desk = seed(
-        Desk.open(
-            url, clock=Clock(), load_entrypoints=False,
-            storage_options={"min_size": 1, "max_size": 1},
-        )
-    )  # fmt: skip
-    with desk.storage.read() as tx:
-        conn = tx.conn  # type: ignore[attr-defined]
-    return desk, conn
-
-
 def test_a_create_is_two_round_trips_and_a_search_one(postgres_schema_url: str) -> None:
     # One to read (configuration version, number, agents' load, round-robin turn), one
     # to write the ticket, the state and the events with the COMMIT.
-    desk, conn = _one_connection_desk(postgres_schema_url)
+    desk, conn = one_connection_desk(postgres_schema_url)
     try:
         desk.tickets.create(seed_ticket(attachments=[]))  # the configuration is read
-        assert _waits(conn, lambda: desk.tickets.create(seed_ticket(attachments=[]))) == 2
+        assert waits(conn, lambda: desk.tickets.create(seed_ticket(attachments=[]))) == 2
         search = {"customer_id": "cust_1234567890", "status": ["open"]}
-        assert _waits(conn, lambda: desk.tickets.search(search, limit=25)) == 1
+        assert waits(conn, lambda: desk.tickets.search(search, limit=25)) == 1
         assert desk.tickets.search(search, limit=25).total == 2
     finally:
         desk.close()
@@ -396,16 +362,16 @@ def test_a_comment_and_an_update_are_two_round_trips(postgres_schema_url: str) -
     # One to read the ticket (locking its row) and the configuration version; one to
     # write the ticket, the comment and the events with the COMMIT: the row lock makes
     # the ticket's UPDATE certain, so it is not waited for, nor is the comment's INSERT.
-    desk, conn = _one_connection_desk(postgres_schema_url)
+    desk, conn = one_connection_desk(postgres_schema_url)
     try:
         ticket = desk.tickets.create(seed_ticket(attachments=[]))
         body = {
             "content": "Checking the circuit.",
             "author": {"type": "agent", "id": "agent_tech_001"},
         }
-        assert _waits(conn, lambda: desk.comments.add(ticket.id, body)) == 2
+        assert waits(conn, lambda: desk.comments.add(ticket.id, body)) == 2
         update = {"status": "in_progress", "internal_notes": "Carrier ticket opened."}
-        assert _waits(conn, lambda: desk.tickets.update(ticket.id, update)) == 2
+        assert waits(conn, lambda: desk.tickets.update(ticket.id, update)) == 2
         stored = desk.tickets.get(ticket.id)
         assert (stored.status, stored.version) == ("in_progress", ticket.version + 2)
         contents = [c.content for c in desk.comments.list(ticket.id)]
@@ -425,12 +391,12 @@ def test_a_tick_reads_the_tickets_it_claims_with_the_claim(
     # The claim (FOR UPDATE SKIP LOCKED) reads the rows it locks, so each ticket's
     # timers run without a round trip of their own: the claim, the commit and the
     # reports waiting to be generated, however many tickets are due.
-    desk, conn = _one_connection_desk(postgres_schema_url)
+    desk, conn = one_connection_desk(postgres_schema_url)
     try:
         made = [desk.tickets.create(seed_ticket(attachments=[])) for _ in range(tickets)]
         desk.clock.now = T0 + timedelta(hours=9)  # type: ignore[attr-defined]
         report = []
-        assert _waits(conn, lambda: report.append(desk.tick())) == 3
+        assert waits(conn, lambda: report.append(desk.tick())) == 3
         assert report[0].tickets == tickets and len(report[0].fired) == 6 * tickets
         for ticket in made:
             after = desk.tickets.get(ticket.id)
