@@ -58,8 +58,9 @@ MAX_PREPARED: Final = 256
 
 _OK: Final = frozenset({pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK})
 _PLACEHOLDER: Final = re.compile(r"%\((\w+)\)s|%s|%%")
-# Transaction control is parsed on the spot: nothing to gain from naming it.
-_UNPREPARED: Final = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+# Transaction control is parsed on the spot (nothing to gain from naming it) and
+# written with the statement that follows it.
+_CONTROL: Final = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 _poll: Final = getattr(select, "poll", None)
 
 
@@ -160,7 +161,8 @@ class Batch:
         key = (query, types)
         prepared = self._prepared.names
         name = prepared.get(key)
-        if name is None and len(prepared) < MAX_PREPARED and not query.startswith(_UNPREPARED):
+        control = query.startswith(_CONTROL)
+        if name is None and len(prepared) < MAX_PREPARED and not control:
             name = self._prepared.new_name()
             pgconn.send_prepare(name, text, param_types=types)
             prepared[key] = name
@@ -169,9 +171,10 @@ class Batch:
             pgconn.send_query_params(text, dumped, param_types=types, param_formats=formats)
         else:
             pgconn.send_query_prepared(name, dumped, param_formats=formats)
-        # Written now if the socket takes it (no waiting): the server works on it while
-        # the client goes on.
-        pgconn.flush()
+        if not control:
+            # Written now if the socket takes it (no waiting): the server works on it
+            # while the client goes on. Transaction control goes with what follows it.
+            pgconn.flush()
         answer = Answer(self)
         self._waiting.append(answer)
         return answer
