@@ -74,12 +74,15 @@ def test_statements_go_out_unwaited_and_one_sync_answers_them_all(
         batch.close()
 
     first = client_messages(conn, transaction)
-    # Prepared once, in the same round trip as its first execution; one Sync in all.
-    assert first.count("Parse") == 3  # BEGIN, the SELECT, COMMIT
-    assert first.count("Sync") == 1
+    # A statement is prepared the second time it is sent, in the same round trip as
+    # that execution, and executed by name after that: BEGIN, the SELECT unnamed, then
+    # named, COMMIT.
+    assert first.count("Parse") == 4
+    assert first.count("Sync") == 1 and first.count("Bind") == 5
     again = client_messages(conn, transaction)
     assert again.count("Parse") == 2  # BEGIN and COMMIT only: the SELECT has its name
     assert again.count("Sync") == 1 and again.count("Bind") == 5
+    assert len(prepared.names) == 1
 
 
 def test_the_first_error_is_raised_and_what_followed_it_was_skipped(
@@ -87,10 +90,13 @@ def test_the_first_error_is_raised_and_what_followed_it_was_skipped(
 ) -> None:
     prepared = Prepared()
     batch = Batch(conn, prepared)
+    assert batch.execute("SELECT %s::text", ("seen",)).fetchone() == ("seen",)
+    batch.close()
+    batch = Batch(conn, prepared)
     batch.execute("BEGIN")
     before = batch.execute("SELECT %s::int", (1,))
     batch.execute("SELECT 1 / %s::int", (0,))
-    after = batch.execute("SELECT %s::text", ("never",))  # first sent here, so unprepared
+    after = batch.execute("SELECT %s::text", ("never",))  # prepared here: skipped too
     with pytest.raises(pg_errors.DivisionByZero):
         before.fetchone()  # the sync raises the first error, whichever answer is read
     assert before.fetchone() == (1,)
@@ -99,11 +105,14 @@ def test_the_first_error_is_raised_and_what_followed_it_was_skipped(
     batch.close()
     assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
     conn.rollback()
-    # The connection is usable, and the skipped statement is prepared when next sent.
-    batch = Batch(conn, prepared)
-    assert batch.execute("SELECT %s::text", ("now",)).fetchone() == ("now",)
-    assert batch.execute("SELECT %s::int", (2,)).fetchone() == (2,)
-    batch.close()
+    # The connection is usable, and the statement whose preparing was skipped is
+    # prepared when next sent (not executed by a name the server never saw).
+    for _ in range(2):
+        batch = Batch(conn, prepared)
+        assert batch.execute("SELECT %s::text", ("now",)).fetchone() == ("now",)
+        assert batch.execute("SELECT %s::int", (2,)).fetchone() == (2,)
+        batch.close()
+    assert len(prepared.names) == 2
 
 
 def test_prepared_statements_outlive_a_rollback(postgres_schema_url: str) -> None:

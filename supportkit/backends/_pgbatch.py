@@ -10,7 +10,7 @@ server starts on it while the client goes on); the client waits only when it rea
 answer, and then sends a ``Sync`` and reads every answer up to it in one pass.
 Parameters are dumped, and rows loaded, by the connection's own psycopg adapters
 (:class:`psycopg.adapt.Transformer`), so values are what a psycopg cursor would give.
-A statement is prepared on its connection the first time it is sent (in the same
+A statement is prepared on its connection the second time it is sent (in the same
 round trip) and executed by name after that.
 
 Errors are psycopg's (:func:`psycopg.errors.error_from_result`, or
@@ -35,26 +35,40 @@ from psycopg.pq.abc import PGresult
 __all__ = ["Answer", "Batch", "Prepared"]
 
 
+Key = tuple[str, tuple[int, ...]]
+
+
 class Prepared:
     """The statements prepared on one connection, by query and parameter types, kept
-    for as long as the connection lives. The connection must not prepare statements of
-    its own (``prepare_threshold = None``): psycopg deallocates every statement of the
-    session after a ``ROLLBACK`` when it has prepared any."""
+    for as long as the connection lives. A statement is prepared the second time the
+    connection sends it (a one-off, such as a rare combination of search filters,
+    takes no name), and at most :data:`MAX_PREPARED` are. The connection must not
+    prepare statements of its own (``prepare_threshold = None``): psycopg deallocates
+    every statement of the session after a ``ROLLBACK`` when it has prepared any."""
 
-    __slots__ = ("_count", "names")
+    __slots__ = ("_count", "_seen", "names")
 
     def __init__(self) -> None:
-        self.names: dict[tuple[str, tuple[int, ...]], bytes] = {}
+        self.names: dict[Key, bytes] = {}
+        self._seen: set[Key] = set()
         self._count = 0
 
-    def new_name(self) -> bytes:
+    def name_for(self, key: Key) -> bytes | None:
+        """A new name for ``key`` if it should be prepared now, else ``None``."""
+        if key not in self._seen:
+            if len(self._seen) >= 4 * MAX_PREPARED:
+                self._seen.clear()
+            self._seen.add(key)
+            return None
+        if len(self.names) >= MAX_PREPARED:
+            return None
         self._count += 1
         return b"supportkit_%d" % self._count
 
 
 #: Statements prepared per connection at most; past that, a statement is sent unnamed
 #: (parsed and planned by the server each time, as in a plain ``execute``).
-MAX_PREPARED: Final = 256
+MAX_PREPARED: Final = 128
 
 _OK: Final = frozenset({pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK})
 _PLACEHOLDER: Final = re.compile(r"%\((\w+)\)s|%s|%%")
@@ -126,7 +140,7 @@ class Batch:
         self._transformer = Transformer.from_context(conn)
         # What was sent and is not answered yet, in order: an Answer, or the key of a
         # statement being prepared (its answer comes before its first execution's).
-        self._waiting: list[Answer | tuple[str, tuple[int, ...]]] = []
+        self._waiting: list[Answer | Key] = []
         # Set when reading the answers failed part way: the connection cannot be used.
         self.broken = False
         self._pgconn.enter_pipeline_mode()
@@ -162,8 +176,7 @@ class Batch:
         prepared = self._prepared.names
         name = prepared.get(key)
         control = query.startswith(_CONTROL)
-        if name is None and len(prepared) < MAX_PREPARED and not control:
-            name = self._prepared.new_name()
+        if name is None and not control and (name := self._prepared.name_for(key)):
             pgconn.send_prepare(name, text, param_types=types)
             prepared[key] = name
             self._waiting.append(key)
