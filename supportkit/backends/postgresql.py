@@ -5,13 +5,14 @@ machines sharing one database.
   Options: ``min_size``, ``max_size`` (pool size), ``timeout`` (seconds to wait for a
   connection), ``schema`` (a schema to keep supportkit's tables in; created if missing).
   ``?schema=…`` in the URL works too.
-- Write transactions run at READ COMMITTED, in pipeline mode (a statement whose result
-  is not needed yet is sent without waiting for its answer). Reads run each statement on its
-  own, without ``BEGIN``/``COMMIT`` (at READ COMMITTED each statement has its own
-  snapshot anyway); the connections' ``default_transaction_read_only`` keeps them
-  read-only. A ticket being changed is locked with
-  ``SELECT … FOR UPDATE``, and every update also checks the version it read, so
-  concurrent writers never lose an update. Ticket numbers come from a per-year counter
+- Transactions run at READ COMMITTED in libpq's pipeline mode, driven by
+  :mod:`supportkit.backends._pgbatch`: a statement whose result is not needed yet is
+  sent without waiting for its answer, and a statement sent again is prepared on its
+  connection. Writes say ``BEGIN READ WRITE``; reads run without ``BEGIN``/``COMMIT``
+  (at READ COMMITTED each statement has its own snapshot anyway); the connections'
+  ``default_transaction_read_only`` keeps them read-only. A ticket being changed is
+  locked with ``SELECT … FOR UPDATE``, and every update also checks the version it
+  read, so concurrent writers never lose an update. Ticket numbers come from a per-year counter
   row updated in the creating transaction: unique, increasing, and without gaps (a
   rolled-back create gives its number back).
 - Timers are claimed with ``SELECT … FOR UPDATE SKIP LOCKED``: workers on many machines
