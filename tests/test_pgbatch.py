@@ -154,3 +154,12 @@ def test_a_lost_connection_is_retried_on_a_fresh_one(
         assert desk.tickets.get(ticket.id).metadata["after"] is True
     finally:
         desk.close()
+
+
+def test_a_long_batch_neither_blocks_nor_loses_answers(conn: psycopg.Connection[Any]) -> None:
+    # More answers than the sockets' buffers hold: the server blocks writing them
+    # until the client reads, while the client is still writing statements.
+    batch = Batch(conn, Prepared())
+    answers = [batch.execute("SELECT %s::int, repeat('x', 2000)", (n,)) for n in range(3000)]
+    assert [answer.fetchone()[0] for answer in answers] == list(range(3000))
+    batch.close()
