@@ -12,9 +12,9 @@ machines sharing one database.
   (at READ COMMITTED each statement has its own snapshot anyway); the connections'
   ``default_transaction_read_only`` keeps them read-only. A ticket being changed is
   locked with ``SELECT … FOR UPDATE``, and every update also checks the version it
-  read, so concurrent writers never lose an update. Ticket numbers come from a per-year counter
-  row updated in the creating transaction: unique, increasing, and without gaps (a
-  rolled-back create gives its number back).
+  read, so concurrent writers never lose an update. Ticket numbers come from a
+  per-year counter row updated in the creating transaction: unique, increasing, and
+  without gaps (a rolled-back create gives its number back).
 - Timers are claimed with ``SELECT … FOR UPDATE SKIP LOCKED``: workers on many machines
   share them without doing anything twice, and a worker that dies mid-claim releases its
   locks with its connection, so its tickets are claimed again.
@@ -691,11 +691,11 @@ class _PgTransaction(Transaction):
 
     # -- pipeline mode -----------------------------------------------------------------
     #
-    # A write transaction runs in pipeline mode (a _pgbatch.Batch): a statement whose
-    # result is not read (``_run`` without fetching) is queued without waiting for its
-    # answer; the client sends and waits only when it reads a result, and then for
-    # everything queued before it. COPY cannot run in pipeline mode, so ``_copy``
-    # leaves it and comes back.
+    # A transaction runs in pipeline mode (a _pgbatch.Batch): a statement whose result
+    # is not read (``_run`` without fetching) is sent without waiting for its answer;
+    # the client waits only when it reads a result, and then for everything sent
+    # before it. COPY cannot run in pipeline mode, so ``_copy`` leaves it and comes
+    # back.
 
     def _pipeline_on(self) -> None:
         self._pipeline = Batch(self.conn, self._prepared)
