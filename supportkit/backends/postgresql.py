@@ -623,18 +623,18 @@ class _PendingEvents(Sequence[Event]):
     """Events whose INSERT was sent without waiting: their numbers are read from its
     answer when first needed (the commit's round trip has brought it by then)."""
 
-    def __init__(self, events: Sequence[Event], cursor: Answer | psycopg.Cursor[Any]) -> None:
+    def __init__(self, events: Sequence[Event], answer: Answer) -> None:
         self._events = events
-        self._cursor: Answer | psycopg.Cursor[Any] | None = cursor
+        self._answer: Answer | None = answer
         self._stored: list[Event] = []
 
     def settle(self) -> list[Event]:
-        cursor, self._cursor = self._cursor, None
-        if cursor is not None:
+        answer, self._answer = self._answer, None
+        if answer is not None:
             try:
-                seqs = {row[0]: int(row[1]) for row in cursor.fetchall()}
+                seqs = {row[0]: int(row[1]) for row in answer.fetchall()}
             except psycopg.Error as exc:
-                self._cursor = cursor
+                self._answer = answer
                 raise _translate(exc) from exc
             self._stored = [event.numbered(seqs[event.id]) for event in self._events]
         return self._stored
@@ -660,7 +660,7 @@ class _PendingEvents(Sequence[Event]):
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return repr(self.settle()) if self._cursor is None else f"<{len(self)} events pending>"
+        return repr(self.settle()) if self._answer is None else f"<{len(self)} events pending>"
 
 
 class _PgTransaction(Transaction):
@@ -1141,13 +1141,13 @@ class _PgTransaction(Transaction):
         # read before it); a taken id fails the transaction as AlreadyExists. The
         # statement takes the lock itself (one statement fewer): every row it inserts
         # joins the one row of ``held``, so the lock is held before any draws its number.
-        cursor = self._run(
+        answer = self._run(
             f"WITH held AS MATERIALIZED (SELECT pg_advisory_xact_lock({_EVENTS_LOCK})) "
             f"INSERT INTO events({_EVENT_COLUMNS}) SELECT values.* FROM held, "
             f"(VALUES {values}) AS values({_EVENT_COLUMNS}) RETURNING id, seq",
             params,
         )
-        pending = _PendingEvents(events, cursor)
+        pending = _PendingEvents(events, answer)
         self._pending.append(pending)
         return pending
 
