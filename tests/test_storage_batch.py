@@ -10,8 +10,9 @@ SUPPORTKIT_TEST_POSTGRES_URL).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
@@ -191,6 +192,35 @@ def test_inserted_tickets_match_one_at_a_time_inserts(storage: Storage) -> None:
         assert expected > 0 and counts[agent_id] == 2 * expected
 
 
+def test_bulk_instants_are_stored_to_the_microsecond_in_any_zone(storage: Storage) -> None:
+    # The bulk path may send instants in another form than the one-at-a-time path
+    # (PostgreSQL's COPY takes the record's text of them); both must store the same
+    # instant, whatever zone the datetime is in.
+    tokyo = ZoneInfo("Asia/Tokyo")
+    odd = [
+        make_ticket(n, at=(NOW + n * timedelta(seconds=1, microseconds=7)).astimezone(tokyo))
+        for n in range(1, 5)
+    ]
+    singles = [attrs.evolve(t, id=f"single-{t.id}", number=t.number + "-1") for t in odd]
+    with storage.write() as tx:
+        tx.insert_tickets([(t, t.created_at + _H) for t in odd])
+        for ticket in singles:
+            tx.insert_ticket(ticket, next_due_at=ticket.created_at + _H)
+    for bulk, single in zip(odd, singles, strict=True):
+        moment = bulk.created_at
+        assert moment.microsecond and moment.utcoffset() == timedelta(hours=9)
+        exact = {"created_after": moment, "created_before": moment + timedelta(microseconds=1)}
+        assert _search(storage, **exact) == {bulk.id, single.id}
+        assert _search(storage, created_after=moment + timedelta(microseconds=1)).isdisjoint(
+            {bulk.id, single.id}
+        )
+    # next_due_at: due one microsecond after it, not one before.
+    first_due = odd[0].created_at + _H
+    with storage.write() as tx:
+        assert set(tx.claim_due_tickets(first_due - timedelta(microseconds=1), 100)) == set()
+        assert set(tx.claim_due_tickets(first_due, 100)) == {odd[0].id, singles[0].id}
+
+
 @pytest.mark.parametrize("where", ["first", "middle", "last"])
 @pytest.mark.parametrize("key", ["id", "number"])
 def test_a_taken_id_or_number_raises_and_the_transaction_leaves_nothing(
@@ -339,7 +369,10 @@ def _events(first: int, count: int) -> list[Event]:
             ticket_id=f"tkt-{n % 7:04d}" if n % 5 else None,
             customer_id=f"cust-{n % 3}" if n % 4 else None,
             visibility="customer" if n % 3 else "internal",
-            created_at=NOW + n * timedelta(seconds=1),
+            # Microseconds, and a zone other than UTC for half of them.
+            created_at=(NOW + n * timedelta(seconds=1, microseconds=13)).astimezone(
+                ZoneInfo("America/Los_Angeles") if n % 2 else UTC
+            ),
             data={"n": n, "text": "tab\there\nnewline \\ back ünï", "list": [1, None]},
         )
         for n in range(first, first + count)
