@@ -1539,8 +1539,16 @@ def pg_insert_sql() -> str:
     return f"INSERT INTO tickets ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})"
 
 
-def pg_copy_sql() -> str:
-    return f"COPY tickets ({', '.join(pg_columns())}) FROM STDIN"
+def pg_copy_sql(*, binary: bool = False) -> str:
+    text = f"COPY tickets ({', '.join(pg_columns())}) FROM STDIN"
+    return text + " (FORMAT BINARY)" if binary else text
+
+
+def pg_copy_types() -> dict[str, dict[str, str]]:
+    """Each table's column types, as the backend's binary COPYs name them."""
+    from supportkit.backends.postgresql import _COPY_TYPES
+
+    return _COPY_TYPES
 
 
 def pg_templates(bench: PgBench) -> list[dict[str, Any]]:
@@ -1774,10 +1782,12 @@ def pg_raw_bulk(
     *,
     copy: bool,
     events: list[list[dict[str, Any]]] | None = None,
+    binary: bool = False,
 ) -> float:
     """Seconds to write ``n`` cloned ticket rows in one transaction (``COPY``, or
     ``executemany`` of INSERTs); with ``events`` (``COPY`` only), a second ``COPY``
-    of their event rows follows, as the desk's batches write them."""
+    of their event rows follows, as the desk's batches write them. ``binary``: the
+    COPYs are in binary format, with the columns' types (as the desk's are)."""
     schema = bench.schema("bulk_raw")
     bench.desk(schema).close()
     conn = bench.raw(schema, autocommit=False)
@@ -1791,8 +1801,11 @@ def pg_raw_bulk(
         if copy:
             # Rows built outside the timer, in chunks, each chunk a write_row loop into
             # one COPY in one transaction.
+            types = pg_copy_types()
             t0 = time.perf_counter()
-            with cur.copy(pg_copy_sql()) as cp:
+            with cur.copy(pg_copy_sql(binary=binary)) as cp:
+                if binary:
+                    cp.set_types([types["tickets"][c] for c in cols])
                 spent += time.perf_counter() - t0
                 while done < n:
                     chunk = cloner.many(min(10_000, n - done))
@@ -1806,7 +1819,9 @@ def pg_raw_bulk(
                 t0 = time.perf_counter()
             if event_cloner is not None:
                 copy_events = f"COPY events ({', '.join(event_cloner.columns)}) FROM STDIN"
-                with cur.copy(copy_events) as cp:
+                with cur.copy(copy_events + (" (FORMAT BINARY)" if binary else "")) as cp:
+                    if binary:
+                        cp.set_types([types["events"][c] for c in event_cloner.columns])
                     for row in event_rows:
                         cp.write_row(row)
             conn.commit()
@@ -1835,11 +1850,8 @@ def pg_raw_bulk(
 def pg_bench_bulk(mode: PgMode, bench: PgBench, templates: list[dict[str, Any]]) -> PgBulk:
     n = mode.bulk
     result = PgBulk(n, {}, [], [])
-    log(f"pg bulk: raw COPY of {n:,} rows")
-    result.copy_runs.append(pg_raw_bulk(bench, templates, n, copy=True))
     events = pg_template_events(bench)
-    log(f"pg bulk: raw COPY of {n:,} rows and their {2 * n:,} event rows")
-    result.copy_events_runs.append(pg_raw_bulk(bench, templates, n, copy=True, events=events))
+    raw_copies(bench, templates, n, events, result)
     log(f"pg bulk: raw executemany INSERT of {n:,} rows")
     result.insert_runs.append(pg_raw_bulk(bench, templates, n, copy=False))
     for batch_size in mode.batch_sizes:
@@ -1854,11 +1866,34 @@ def pg_bench_bulk(mode: PgMode, bench: PgBench, templates: list[dict[str, Any]])
         log(f"pg bulk: {elapsed:.1f} s")
         desk.close()
         bench.drop(schema)
-    log(f"pg bulk: raw COPY of {n:,} rows, again")
-    result.copy_runs.append(pg_raw_bulk(bench, templates, n, copy=True))
-    log(f"pg bulk: raw COPY of {n:,} rows and their event rows, again")
-    result.copy_events_runs.append(pg_raw_bulk(bench, templates, n, copy=True, events=events))
+    raw_copies(bench, templates, n, events, result, again=", again")
     return result
+
+
+def runs_text(runs: list[float]) -> str:
+    """The raw COPY runs, made text and binary in turn (:func:`raw_copies`)."""
+    return ", ".join(
+        f"{('text', 'binary')[i % 2]} {seconds:.2f} s" for i, seconds in enumerate(runs)
+    )
+
+
+def raw_copies(
+    bench: PgBench,
+    templates: list[dict[str, Any]],
+    n: int,
+    events: list[list[dict[str, Any]]],
+    result: PgBulk,
+    again: str = "",
+) -> None:
+    """The raw COPYs, in text and in binary format: the faster is the baseline."""
+    for binary in (False, True):
+        form = "binary" if binary else "text"
+        log(f"pg bulk: raw {form} COPY of {n:,} rows{again}")
+        result.copy_runs.append(pg_raw_bulk(bench, templates, n, copy=True, binary=binary))
+        log(f"pg bulk: raw {form} COPY of {n:,} rows and their {2 * n:,} event rows{again}")
+        result.copy_events_runs.append(
+            pg_raw_bulk(bench, templates, n, copy=True, events=events, binary=binary)
+        )
 
 
 @dataclass
@@ -2112,16 +2147,14 @@ def main_postgresql(options: argparse.Namespace) -> int:
         )
     print(
         f"  raw COPY, one transaction        {bulk.copy_seconds:8.1f} s {fmt_rate(copy_rate):>9} "
-        "tickets/s   (faster of the runs before and after: "
-        + ", ".join(f"{x:.2f} s" for x in bulk.copy_runs)
-        + ")"
+        "tickets/s   (fastest of the runs before and after: " + runs_text(bulk.copy_runs) + ")"
     )
     with_events = min(bulk.copy_events_runs)
     best_desk = max(rate for _, rate in bulk.desk.values())
     print(
         f"  raw COPY with the events         {with_events:8.1f} s "
         f"{fmt_rate(bulk.count / with_events):>9} tickets/s   (runs: "
-        + ", ".join(f"{x:.2f} s" for x in bulk.copy_events_runs)
+        + runs_text(bulk.copy_events_runs)
         + f"; the desk's best: {best_desk * with_events / bulk.count:.3f}× of it)"
     )
     ins = min(bulk.insert_runs)
