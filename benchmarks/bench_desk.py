@@ -1545,10 +1545,19 @@ def pg_copy_sql(*, binary: bool = False) -> str:
 
 
 def pg_copy_types() -> dict[str, dict[str, str]]:
-    """Each table's column types, as the backend's binary COPYs name them."""
-    from supportkit.backends.postgresql import _COPY_TYPES
-
-    return _COPY_TYPES
+    """The column types a binary ``COPY`` of ticket and event rows names."""
+    instants = (
+        "created_at", "updated_at", "response_due", "resolution_due", "response_at_risk",
+        "resolution_at_risk", "next_due_at", "resolved_at",
+    )  # fmt: skip
+    tickets = dict.fromkeys(pg_columns(), "text")
+    tickets.update(priority_rank="smallint", escalation_level="integer", version="integer")
+    tickets.update(tags="jsonb", **dict.fromkeys(instants, "timestamptz"))
+    events = dict.fromkeys(
+        ("id", "type", "ticket_id", "customer_id", "visibility", "data", "shares"), "text"
+    )
+    events.update(seq="bigint", created_at="timestamptz")
+    return {"tickets": tickets, "events": events}
 
 
 def pg_templates(bench: PgBench) -> list[dict[str, Any]]:

@@ -556,26 +556,3 @@ def test_upgrading_from_row_triggers_keeps_the_load_and_tags(
         assert found.total == 40
     finally:
         desk.close()
-
-
-def test_the_binary_copy_types_are_the_columns_types(postgres_schema_url: str) -> None:
-    # A binary COPY sends each value in its column's exact binary form: a type named
-    # here that is not the column's (int4 for a smallint, say) fails every bulk insert.
-    from supportkit.backends.postgresql import _COPY_TYPES
-
-    Desk.open(postgres_schema_url, load_entrypoints=False).close()
-    schema = postgres_schema_url.rsplit("schema=", 1)[1]
-    with contextlib.closing(psycopg.connect(postgres_schema_url.split("?")[0])) as conn:
-        for table, types in _COPY_TYPES.items():
-            rows = conn.execute(
-                "SELECT column_name, format_type(atttypid, atttypmod) FROM pg_attribute a"
-                " JOIN information_schema.columns c ON c.column_name = a.attname"
-                " AND c.table_schema = %s AND c.table_name = %s"
-                " WHERE a.attrelid = %s::regclass AND a.attnum > 0",
-                (schema, table, f"{schema}.{table}"),
-            ).fetchall()
-            catalog = dict(rows)
-            assert {column: catalog.get(column) for column in types} == {
-                column: {"timestamptz": "timestamp with time zone"}.get(kind, kind)
-                for column, kind in types.items()
-            }

@@ -557,32 +557,9 @@ _OPEN_COUNTS: Final = (
 )
 _STATE: Final = "SELECT value FROM state WHERE key = %s"
 _CONFIG_VERSION: Final = "SELECT value FROM meta WHERE key = 'config_version'"
+_COPY_TICKETS: Final = f"COPY tickets ({', '.join(_COLUMNS)}) FROM STDIN"
 _EVENT_COLUMNS: Final = "id, type, ticket_id, customer_id, visibility, created_at, data, shares"
-_INSTANT_COLUMNS: Final = (
-    "created_at", "updated_at", "response_due", "resolution_due", "response_at_risk",
-    "resolution_at_risk", "next_due_at", "resolved_at",
-)  # fmt: skip
-#: The types of the columns that COPY fills. The COPYs are binary: psycopg formats a
-#: row two to three times faster so (a timestamptz is eight bytes, not text, and the
-#: JSON records need no escaping), and the server parses it faster too. A binary COPY
-#: needs every column's exact type; tests compare these with the catalog.
-_COPY_TYPES: Final = {
-    "tickets": {
-        **dict.fromkeys(_COLUMNS, "text"),
-        "priority_rank": "smallint",
-        "escalation_level": "integer",
-        "version": "integer",
-        "tags": "jsonb",
-        **dict.fromkeys(_INSTANT_COLUMNS, "timestamptz"),
-    },
-    "events": {
-        "seq": "bigint",
-        **dict.fromkeys(_EVENT_COLUMNS.split(", "), "text"),
-        "created_at": "timestamptz",
-    },
-}
-_COPY_TICKETS: Final = f"COPY tickets ({', '.join(_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-_COPY_EVENTS: Final = f"COPY events (seq, {_EVENT_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+_COPY_EVENTS: Final = f"COPY events (seq, {_EVENT_COLUMNS}) FROM STDIN"
 #: From this many events on, insert_events uses COPY: it costs two more round trips
 #: than one multi-row INSERT, but a third of the server's time per row.
 _COPY_EVENTS_FROM: Final = 32
@@ -598,9 +575,19 @@ def _same(moment: datetime) -> datetime:
     return moment
 
 
-def _values(ticket: Ticket, next_due_at: datetime | None) -> tuple[Any, ...]:
+def _values(
+    ticket: Ticket,
+    next_due_at: datetime | None,
+    instant: Callable[[datetime], Any] = _same,
+) -> tuple[Any, ...]:
     """The ticket's row, in the order of ``_COLUMNS``."""
-    return ticket_values(ticket, next_due_at, instant=_same, tags=Jsonb)
+    return ticket_values(ticket, next_due_at, instant=instant, tags=Jsonb)
+
+
+#: How a COPY takes instants: as the record's text of them, which the codec remembers.
+#: psycopg's formatting of a datetime costs several times more, six times a ticket row.
+#: (A statement's parameters keep datetimes: text would need a cast in some of them.)
+_copy_instant: Final = records.instant_key
 
 
 def _row(ticket: Ticket, next_due_at: datetime | None) -> dict[str, Any]:
@@ -631,14 +618,16 @@ def _document(row: Sequence[Any]) -> Document:
     )
 
 
-def _event_values(events: Sequence[Event]) -> Iterator[tuple[Any, ...]]:
+def _event_values(
+    events: Sequence[Event], instant: Callable[[datetime], Any] = _same
+) -> Iterator[tuple[Any, ...]]:
     """The events' values in the order of ``_EVENT_COLUMNS``, each made (its data
     encoded) when it is asked for."""
     stored = records.event_texts((event.id, event.ticket_id, event.data) for event in events)
     for event, (text, shares) in zip(events, stored, strict=True):
         yield (
             event.id, event.type, event.ticket_id, event.customer_id, event.visibility,
-            event.created_at, text, shares,
+            instant(event.created_at), text, shares,
         )  # fmt: skip
 
 
@@ -754,25 +743,19 @@ class _PgTransaction(Transaction):
             raise _translate(exc) from exc
 
     def _copy(
-        self,
-        statement: str,
-        types: Iterable[str],
-        rows: Iterable[Sequence[Any]],
-        key: Callable[[str, str], str],
+        self, statement: str, rows: Iterable[Sequence[Any]], key: Callable[[str, str], str]
     ) -> str | None:
-        """COPY ``rows``, binary, of the column ``types``, inside a savepoint. A unique
-        violation rolls back to it, so the transaction stays usable as after an ``ON
-        CONFLICT DO NOTHING``, and returns ``key(column, value)`` of the duplicate;
-        ``None`` when all went in. ``rows`` may be lazy: each is sent as it comes
-        (psycopg buffers up to 32 kB). An exception from it ends the COPY and
-        propagates; the transaction is then aborted."""
+        """COPY ``rows`` inside a savepoint. A unique violation rolls back to it, so the
+        transaction stays usable as after an ``ON CONFLICT DO NOTHING``, and returns
+        ``key(column, value)`` of the duplicate; ``None`` when all went in. ``rows`` may
+        be lazy: each is sent as it comes (psycopg buffers up to 32 kB). An exception
+        from it ends the COPY and propagates; the transaction is then aborted."""
         self._run("SAVEPOINT supportkit_copy")
         piped = self._pipeline is not None
         try:
             self._pipeline_off()
             try:
                 with self.conn.cursor() as cursor, cursor.copy(statement) as copy:
-                    copy.set_types(list(types))
                     for row in rows:
                         copy.write_row(row)
             except pg_errors.UniqueViolation as exc:
@@ -871,7 +854,7 @@ class _PgTransaction(Transaction):
         def rows() -> Iterator[tuple[Any, ...]]:
             for ticket, next_due_at in itertools.chain(head, pairs):
                 sent.append(ticket)
-                yield _values(ticket, next_due_at)
+                yield _values(ticket, next_due_at, _copy_instant)
 
         def duplicate(column: str, value: str) -> str:
             if column == "number":
@@ -880,7 +863,7 @@ class _PgTransaction(Transaction):
                 return value
             return sent[0].id
 
-        taken = self._copy(_COPY_TICKETS, _COPY_TYPES["tickets"].values(), rows(), duplicate)
+        taken = self._copy(_COPY_TICKETS, rows(), duplicate)
         if taken is not None:
             raise AlreadyExists("ticket", taken)
 
@@ -1197,13 +1180,9 @@ class _PgTransaction(Transaction):
             ).fetchall()
         ]
         # Streamed: the server stores one event while the next one's data is encoded.
-        rows = ((seq, *values) for seq, values in zip(seqs, _event_values(events), strict=True))
-        taken = self._copy(
-            _COPY_EVENTS,
-            _COPY_TYPES["events"].values(),
-            rows,
-            lambda column, value: value or events[0].id,
-        )
+        values = _event_values(events, _copy_instant)
+        rows = ((seq, *row) for seq, row in zip(seqs, values, strict=True))
+        taken = self._copy(_COPY_EVENTS, rows, lambda column, value: value or events[0].id)
         if taken is not None:
             raise AlreadyExists("event", taken)
         return [event.numbered(seq) for seq, event in zip(seqs, events, strict=True)]
