@@ -82,11 +82,19 @@ def postgres_schemas(postgres_url: str) -> Iterator[Callable[[], str]]:
             conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
 
-@pytest.fixture
-def postgres_schema_url(postgres_url: str, postgres_schemas: Callable[[], str]) -> str:
-    """A URL of a fresh, empty schema of the test server."""
+@pytest.fixture(scope="session")
+def postgres_schema_urls(
+    postgres_url: str, postgres_schemas: Callable[[], str]
+) -> Callable[[], str]:
+    """Makes URLs of fresh, empty schemas of the test server (dropped at the end)."""
     separator = "&" if "?" in postgres_url else "?"
-    return f"{postgres_url}{separator}schema={postgres_schemas()}"
+    return lambda: f"{postgres_url}{separator}schema={postgres_schemas()}"
+
+
+@pytest.fixture
+def postgres_schema_url(postgres_schema_urls: Callable[[], str]) -> str:
+    """A URL of a fresh, empty schema of the test server."""
+    return postgres_schema_urls()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -27,9 +27,7 @@ def make_desk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callab
         if request.param == "sqlite":
             url = f"sqlite:///{tmp_path / f'support{len(made)}.db'}"
         else:
-            schemas = request.getfixturevalue("postgres_schemas")
-            base = request.getfixturevalue("postgres_url")
-            url = f"{base}{'&' if '?' in base else '?'}schema={schemas()}"
+            url = request.getfixturevalue("postgres_schema_urls")()
         opened = open_desk(url, clock)
         made.append(opened)
         desk = next(opened)

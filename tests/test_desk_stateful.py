@@ -235,16 +235,15 @@ test_desk_against_a_model = DeskMachine.TestCase
 
 
 def test_the_desk_on_postgresql_against_the_same_model(
-    postgres_url: str, postgres_schemas: Callable[[], str]
+    postgres_schema_urls: Callable[[], str],
 ) -> None:
     """The same machine on PostgreSQL, each run in a fresh schema: its writes send
     most statements without waiting for their answers (row locks, deferred inserts),
     so this checks that what it reads back is still what the model expects."""
-    separator = "&" if "?" in postgres_url else "?"
 
     class OnPostgres(DeskMachine):
         def url(self) -> str:
-            return f"{postgres_url}{separator}schema={postgres_schemas()}"
+            return postgres_schema_urls()
 
     run_state_machine_as_test(
         OnPostgres,
