@@ -1796,7 +1796,8 @@ def pg_raw_bulk(
     """Seconds to write ``n`` cloned ticket rows in one transaction (``COPY``, or
     ``executemany`` of INSERTs); with ``events`` (``COPY`` only), a second ``COPY``
     of their event rows follows, as the desk's batches write them. ``binary``: the
-    COPYs are in binary format, with the columns' types (as the desk's are)."""
+    COPYs are in binary format, with the columns' types (the desk's are text: see
+    docs/performance.md); the goal takes the faster format as its baseline."""
     schema = bench.schema("bulk_raw")
     bench.desk(schema).close()
     conn = bench.raw(schema, autocommit=False)
